@@ -1,0 +1,155 @@
+// Where a service lives on disk (SPEC 3): the libcs layout
+// <root>/<proto>/<host>/<service>/<perm>/{S,P,L,O,X}-cs.mnt, built safely.
+import { chmodSync, closeSync, constants as C, fchmodSync, fchownSync, fstatSync, lstatSync, mkdirSync, openSync } from 'node:fs';
+import { join } from 'node:path';
+import { csError, type CsError } from '../sys';
+import type { CsPath } from '../path';
+import { hostDirName, isThisHost } from './host';
+import { resolveGid, resolveUid } from './ids';
+
+export const DEFAULT_ROOT = '/tmp/cs';
+
+/** The namespace root: $CS_MOUNT_LOCAL, else /tmp/cs. */
+export function mountRoot(): string {
+  return process.env.CS_MOUNT_LOCAL || DEFAULT_ROOT;
+}
+
+export interface MountDir {
+  /** The canonical cs path this directory serves. */
+  path: string;
+  /** <root>/<proto>/<host>/<service>/<perm> */
+  dir: string;
+  socket: string;
+  pidLink: string;
+  log: string;
+  oldLog: string;
+  lock: string;
+  /** Access the server must enforce with kernel credentials. */
+  uid: number | null;
+  gid: number | null;
+}
+
+/** Owner of the service's launch entry (libcs's "sid"), or null when none was found. */
+export type Sid = number | null;
+
+/** The <perm> directory name: "<sid>-" then "<uid>-" / "-<gid>" / "-", then "-<qualifier>"... */
+export function permName(sid: Sid, uid: number | null, gid: number | null, qualifiers: readonly string[], tcpOther = false): string {
+  let name = sid === null ? '-' : `${sid}-`;
+  if (uid !== null && gid !== null) name += `${uid}-${gid}`;
+  else if (uid !== null) name += `${uid}-`;
+  else if (gid !== null) name += `-${gid}`;
+  else name += '-';
+  for (const q of qualifiers) name += `-${q}`;
+  return tcpOther ? name + '#' : name;
+}
+
+/** Compute the mount directory of a parsed service path (no I/O beyond id lookups). */
+export function mountDir(p: CsPath, sid: Sid): MountDir {
+  if (p.host === null || p.service === null) {
+    throw csError('EISDIR', 'csopen', p.canonical, 'the path names a directory, not a service');
+  }
+  if (p.proto === 'fdp' && !isThisHost(p.host)) {
+    throw csError('ENODEV', 'csopen', p.canonical, `fdp streams are local: host '${p.host}' is not this machine`);
+  }
+  const uid = p.options.user === null ? null : resolveUid(p.options.user, p.canonical);
+  const gid = p.options.group === null ? null : resolveGid(p.options.group, p.canonical);
+  const host = isThisHost(p.host) ? hostDirName() : p.host;
+  const perm = permName(sid, uid, gid, p.qualifiers, p.proto !== 'fdp' && uid === null && gid === null);
+  const dir = join(mountRoot(), p.proto, host, p.service, perm);
+  const f = (n: string) => join(dir, n);
+  return {
+    path: p.canonical, dir, uid, gid,
+    socket: f('S-cs.mnt'), pidLink: f('P-cs.mnt'), log: f('L-cs.mnt'), oldLog: f('O-cs.mnt'), lock: f('X-cs.mnt'),
+  };
+}
+
+function unsafe(dir: string, path: string, why: string): CsError {
+  return csError('EPERM', 'csopen', path, `refusing namespace directory ${dir}: ${why}`);
+}
+
+/**
+ * Check one existing namespace directory without following links: it must be a
+ * real directory, and not one another (non-root) user owns while others can
+ * rename entries in it (world-writable without the sticky bit).
+ */
+function checkDir(dir: string, path: string): void {
+  const st = lstatSync(dir);
+  if (st.isSymbolicLink()) throw unsafe(dir, path, 'it is a symbolic link');
+  if (!st.isDirectory()) throw csError('ENOTDIR', 'csopen', path, `${dir} is not a directory`);
+  const me = process.geteuid!();
+  if (st.uid !== me && st.uid !== 0 && st.mode & 0o002 && !(st.mode & 0o1000)) {
+    throw unsafe(dir, path, `owned by uid ${st.uid} and writable by others`);
+  }
+}
+
+/** Create (or check) one directory level with an exact mode, never through a link. */
+function ensureDir(dir: string, mode: number, path: string, owner?: { uid: number | null; gid: number | null }): void {
+  let created = false;
+  try {
+    mkdirSync(dir, { mode: 0o700 });
+    created = true;
+  } catch (e) {
+    if ((e as CsError).code !== 'EEXIST') throw e;
+  }
+  if (!created) return checkDir(dir, path);
+  // Fix mode and owner through an fd of the directory itself: umask cannot trim it and no link can redirect it.
+  const fd = openSync(dir, C.O_RDONLY | C.O_DIRECTORY | C.O_NOFOLLOW);
+  try {
+    if (owner && (owner.uid !== null || owner.gid !== null) && process.geteuid!() === 0) {
+      fchownSync(fd, owner.uid ?? -1, owner.gid ?? -1);
+    }
+    fchmodSync(fd, mode);
+    if (!fstatSync(fd).isDirectory()) throw unsafe(dir, path, 'not a directory');
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Create the namespace root if needed: world-writable and sticky, like /tmp. */
+export function ensureRoot(path?: string): string {
+  const root = mountRoot();
+  try {
+    if (mkdirSync(root, { recursive: true, mode: 0o700 }) !== undefined) chmodSync(root, 0o1777);
+  } catch (e) {
+    throw csError((e as CsError).code ?? 'EIO', 'csopen', path, `cannot create namespace root ${root}`);
+  }
+  return root;
+}
+
+/**
+ * Create the directory chain of a service (server side). Levels above the
+ * service are shared by everyone, like /tmp (sticky, so nobody can rename
+ * another's entry); the perm directory is private for `user`, group-shared for `group`.
+ */
+export function createMountDir(md: MountDir): void {
+  const root = ensureRoot(md.path);
+  const rel = md.dir.slice(root.length + 1).split('/');
+  let dir = root;
+  for (let i = 0; i < rel.length; i++) {
+    dir = join(dir, rel[i]);
+    if (i < rel.length - 1) {
+      ensureDir(dir, 0o1777, md.path);
+      continue;
+    }
+    const mask = process.umask();
+    const mode = md.uid !== null ? 0o700 : md.gid !== null ? 0o2770 : 0o777 & ~mask;
+    ensureDir(dir, mode, md.path, { uid: md.uid, gid: md.gid });
+  }
+}
+
+/** Check the directory chain of a service without creating anything (client side). */
+export function checkMountDir(md: MountDir): boolean {
+  const root = mountRoot();
+  const rel = md.dir.slice(root.length + 1).split('/');
+  let dir = root;
+  try {
+    for (const part of rel) {
+      dir = join(dir, part);
+      checkDir(dir, md.path);
+    }
+  } catch (e) {
+    if ((e as CsError).code === 'ENOENT') return false;
+    throw e;
+  }
+  return true;
+}

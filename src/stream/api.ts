@@ -1,0 +1,125 @@
+// The C-shaped synchronous API of cs.3: csopen, csrecv, cssend, cspoll, cspath.
+// Same names and meaning as libcs; errors are thrown instead of returning -1.
+import { fstatSync } from 'node:fs';
+import { close, csError, getsockopt, poll, POLLERR, POLLHUP, POLLIN, POLLNVAL, POLLOUT, SOL_SOCKET, type CsError } from '../sys';
+import { CS_OPEN_CREATE, type CsId } from './flags';
+import { acceptSync, createListener } from './listen';
+import { notRunning, notRunningError, openSync } from './open';
+import { trySendRecord, tryRecvRecord } from './record';
+import { forget, lookup, remember } from './registry';
+import { resolveService } from './resolve';
+import { runSync } from './wait';
+
+const SO_ACCEPTCONN = 30;
+const flag = Buffer.alloc(4);
+
+function isListening(fd: number): boolean {
+  getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, flag);
+  return flag.readInt32LE(0) !== 0;
+}
+
+function checkFd(fd: unknown, syscall: string): asserts fd is number {
+  if (!Number.isInteger(fd) || (fd as number) < 0) {
+    throw Object.assign(new TypeError(`${syscall}: fd must be a non-negative integer, got ${String(fd)}`), { code: 'ERR_INVALID_ARG_TYPE' });
+  }
+}
+
+/**
+ * Open a connection to the service `path` (blocking); with CS_OPEN_CREATE, create
+ * the service's listening stream instead. Returns the stream's fd, which the caller owns.
+ */
+export function csopen(path: string, flags = 0): number {
+  const s = resolveService(path);
+  if (flags & CS_OPEN_CREATE) return createListener(s, false);
+  try {
+    const fd = openSync(s);
+    remember(fd, s.path.canonical);
+    return fd;
+  } catch (e) {
+    if (notRunning(e)) throw notRunningError(s, e as CsError);
+    throw e;
+  }
+}
+
+/**
+ * On a listening stream: accept one client and complete the rendezvous; `fds` is
+ * [the new stream]. On a connected stream: receive one cssend record with at most
+ * `max` descriptors. `id` is the peer's identity as the kernel reports it.
+ */
+export function csrecv(fd: number, max = 1): { id: CsId; fds: number[] } {
+  checkFd(fd, 'csrecv');
+  const info = lookup(fd);
+  const path = info?.path;
+  if (isListening(fd)) {
+    const r = acceptSync(fd, info?.md, path ?? `fd ${fd}`);
+    return { id: r.id, fds: [r.fd] };
+  }
+  return runSync(fd, 'r', -1, () => tryRecvRecord(fd, max, path), 'csrecv', path);
+}
+
+/** Send descriptors (and the sender's id record) on a connected stream. */
+export function cssend(fd: number, fds: number[]): void {
+  checkFd(fd, 'cssend');
+  const path = lookup(fd)?.path;
+  runSync(fd, 'w', -1, () => trySendRecord(fd, fds, path), 'cssend', path);
+}
+
+export interface PollRequest {
+  fd: number;
+  events: 'r' | 'w' | 'rw';
+}
+
+export interface PollReady {
+  fd: number;
+  readable: boolean;
+  writable: boolean;
+}
+
+/**
+ * Wait up to `timeoutMs` (-1: forever) until some streams are readable (data, a
+ * record, a pending connection, or end of stream) or writable; returns the ready ones.
+ */
+export function cspoll(list: PollRequest[], timeoutMs: number): PollReady[] {
+  if (!Array.isArray(list)) throw Object.assign(new TypeError('cspoll: list must be an array'), { code: 'ERR_INVALID_ARG_TYPE' });
+  const pfds = new Int32Array(2 * list.length);
+  list.forEach((r, i) => {
+    checkFd(r.fd, 'cspoll');
+    if (r.events !== 'r' && r.events !== 'w' && r.events !== 'rw') throw csError('EINVAL', 'cspoll', undefined, `events must be 'r', 'w' or 'rw', got '${r.events}'`);
+    pfds[2 * i] = r.fd;
+    pfds[2 * i + 1] = (r.events.includes('r') ? POLLIN : 0) | (r.events.includes('w') ? POLLOUT : 0);
+  });
+  const deadline = timeoutMs < 0 ? Infinity : Date.now() + timeoutMs;
+  let n = 0;
+  do {
+    n = poll(pfds, list.length, deadline === Infinity ? -1 : Math.max(0, deadline - Date.now()));
+  } while (n === 0 && Date.now() < deadline);
+  const ready: PollReady[] = [];
+  for (let i = 0; i < list.length && n > 0; i++) {
+    const rev = pfds[2 * i + 1] >>> 16;
+    if (rev & POLLNVAL) throw csError('EBADF', 'cspoll', undefined, `fd ${list[i].fd} is not open`);
+    if (!rev) continue;
+    const failed = (rev & (POLLERR | POLLHUP)) !== 0;
+    ready.push({ fd: list[i].fd, readable: (rev & POLLIN) !== 0 || failed, writable: (rev & POLLOUT) !== 0 || (failed && list[i].events !== 'r') });
+  }
+  return ready;
+}
+
+/** The canonical cs path of an open stream (the service it connects to or serves). */
+export function cspath(fd: number): string {
+  checkFd(fd, 'cspath');
+  const info = lookup(fd);
+  if (info) return info.path;
+  try {
+    fstatSync(fd);
+  } catch (e) {
+    throw csError((e as CsError).code ?? 'EBADF', 'cspath', undefined, `fd ${fd}`);
+  }
+  throw csError('ENOTSOCK', 'cspath', undefined, `fd ${fd} is not a cs stream of this process`);
+}
+
+/** Close a stream and forget what cspath knew about it. */
+export function csclose(fd: number): void {
+  checkFd(fd, 'csclose');
+  forget(fd);
+  close(fd);
+}

@@ -1,0 +1,67 @@
+// The libcs rendezvous (SPEC 5), as non-blocking steps that both the synchronous
+// and the async API drive: the server writes a one-byte greeting (0 = accepted,
+// else the errno of its refusal, then it closes) and the client answers with an
+// id record. A cs server checks the peer's kernel identity before greeting.
+import { closeSync, existsSync, openSync, constants as C } from 'node:fs';
+import {
+  csError, errnoCode, readRaw, writeRaw, socket, connect, close, unixAddr, UNIX_PATH_MAX,
+  AF_UNIX, SOCK_STREAM, SOCK_NONBLOCK, EAGAIN, type CsError,
+} from '../sys';
+import type { MountDir } from '../namespace';
+import type { CsId } from './flags';
+import { AGAIN } from './record';
+
+const one = new Uint8Array(1);
+
+/** Client: read the server's greeting. */
+export function tryReadGreeting(fd: number, path: string): typeof AGAIN | void {
+  const n = readRaw(fd, one, 1);
+  if (n === -EAGAIN) return AGAIN;
+  if (n < 0) throw csError(errnoCode(-n), 'csopen', path, 'reading the server greeting');
+  if (n === 0) throw csError('ECONNRESET', 'csopen', path, 'the server closed the connection before greeting');
+  if (one[0] !== 0) throw csError(errnoCode(one[0]), 'csopen', path, 'the server refused the connection');
+}
+
+/** Server: the errno a peer is refused with, or 0 when `md`'s user/group rules admit it. */
+export function admission(md: MountDir | undefined, id: CsId): number {
+  if (!md) return 0;
+  const EACCES = 13;
+  if (md.uid !== null && id.uid !== md.uid) return EACCES;
+  if (md.gid !== null && id.gid !== md.gid && !id.groups.includes(md.gid)) return EACCES;
+  return 0;
+}
+
+/** Server: write the greeting byte (the socket is fresh, so one byte always fits). */
+export function writeGreeting(fd: number, code: number, path: string): void {
+  one[0] = code;
+  const n = writeRaw(fd, one, 1);
+  if (n !== 1) throw csError(n < 0 ? errnoCode(-n) : 'EIO', 'csrecv', path, 'writing the greeting');
+}
+
+/**
+ * Connect a fresh AF_UNIX socket to the service's S-cs.mnt, through the
+ * directory's /proc/self/fd entry when the path is longer than sun_path allows.
+ * Returns the fd; throws ENOENT/ECONNREFUSED (nobody listening) or other errors.
+ */
+export function connectUnix(md: MountDir, nonBlocking: boolean): number {
+  const fd = socket(AF_UNIX, SOCK_STREAM | (nonBlocking ? SOCK_NONBLOCK : 0));
+  let dirFd = -1;
+  try {
+    let target = md.socket;
+    if (Buffer.byteLength(target) > UNIX_PATH_MAX) {
+      dirFd = openSync(md.dir, C.O_RDONLY | C.O_DIRECTORY | C.O_NOFOLLOW);
+      target = `/proc/self/fd/${dirFd}/S-cs.mnt`;
+    }
+    // A non-blocking AF_UNIX connect never stays in progress: it completes or fails at once
+    // (EAGAIN only when the backlog is full, reported as such).
+    if (!connect(fd, unixAddr(target), md.path)) throw csError('EAGAIN', 'connect', md.path, 'the server backlog is full');
+    return fd;
+  } catch (e) {
+    close(fd);
+    const err = e as CsError;
+    if (err.code === 'ENOENT' && !existsSync(md.dir)) err.message += ` (no directory ${md.dir})`;
+    throw err;
+  } finally {
+    if (dirFd >= 0) closeSync(dirFd);
+  }
+}

@@ -1,0 +1,114 @@
+// Server side: create a service's listening socket in the namespace (taking over
+// a stale one only when its server is dead) and accept connections with the
+// rendezvous and the kernel-checked access rules.
+import { chmodSync, closeSync, openSync, constants as C, lstatSync } from 'node:fs';
+import {
+  accept, bind, close, csError, listen, socket, unixAddr, UNIX_PATH_MAX,
+  AF_UNIX, SOCK_STREAM, SOCK_NONBLOCK, type CsError,
+} from '../sys';
+import {
+  createMountDir, lockSync, pidAlive, recordPid, recordedPid, removeIfPresent, type MountDir,
+} from '../namespace';
+import { handshakeTimeout, type CsId } from './flags';
+import { admission, connectUnix, writeGreeting } from './handshake';
+import { AGAIN, kernelId, tryRecvRecord } from './record';
+import { runSync } from './wait';
+import { remember } from './registry';
+import type { Service } from './resolve';
+
+/** Listen backlog: room for many clients that race to start the same service. */
+export const BACKLOG = 128;
+
+/** Throw EADDRINUSE when a live server holds the socket; remove a stale one. */
+function clearStale(md: MountDir): void {
+  try {
+    lstatSync(md.socket);
+  } catch {
+    return;
+  }
+  const pid = recordedPid(md);
+  if (pid !== null && pid !== process.pid && pidAlive(pid)) {
+    throw csError('EADDRINUSE', 'csopen', md.path, `already served by pid ${pid}`);
+  }
+  // No live pid on record: the socket is stale unless something still answers on it.
+  let probe = -1;
+  try {
+    probe = connectUnix(md, true);
+  } catch {
+    removeIfPresent(md.socket);
+    return;
+  }
+  close(probe);
+  throw csError('EADDRINUSE', 'csopen', md.path, 'a server without a pid record is answering');
+}
+
+/** Bind S-cs.mnt (through the directory's fd when the path is too long) and listen. */
+function bindUnix(md: MountDir, nonBlocking: boolean): number {
+  const fd = socket(AF_UNIX, SOCK_STREAM | (nonBlocking ? SOCK_NONBLOCK : 0));
+  let dirFd = -1;
+  try {
+    let target = md.socket;
+    if (Buffer.byteLength(target) > UNIX_PATH_MAX) {
+      dirFd = openSync(md.dir, C.O_RDONLY | C.O_DIRECTORY | C.O_NOFOLLOW);
+      target = `/proc/self/fd/${dirFd}/S-cs.mnt`;
+    }
+    bind(fd, unixAddr(target), md.path);
+    chmodSync(target, 0o777); // access is decided by the perm directory and the server, as in libcs
+    listen(fd, BACKLOG, md.path);
+    return fd;
+  } catch (e) {
+    close(fd);
+    throw e;
+  } finally {
+    if (dirFd >= 0) closeSync(dirFd);
+  }
+}
+
+/** Create the listening stream of a service; the caller owns the returned fd. */
+export function createListener(s: Service, nonBlocking: boolean): number {
+  const md = s.md;
+  createMountDir(md);
+  const lock = lockSync(md);
+  try {
+    clearStale(md);
+    const fd = bindUnix(md, nonBlocking);
+    recordPid(md, process.pid);
+    remember(fd, md.path, md);
+    return fd;
+  } finally {
+    lock.release();
+  }
+}
+
+/**
+ * Server half of the rendezvous on an accepted fd: check the peer's kernel
+ * identity, greet, read its id record. Returns the identity, or AGAIN for the
+ * record. Refused peers get the errno as greeting and an error is thrown.
+ */
+export function greet(fd: number, md: MountDir | undefined, path: string): CsId {
+  const id = kernelId(fd);
+  const refuse = admission(md, id);
+  writeGreeting(fd, refuse, path);
+  if (refuse) throw csError('EACCES', 'csrecv', path, `peer uid ${id.uid} gid ${id.gid} is not admitted`);
+  return id;
+}
+
+export function tryFinishAccept(fd: number, id: CsId, path: string): CsId | typeof AGAIN {
+  const r = tryRecvRecord(fd, 0, path, id);
+  return r === AGAIN ? AGAIN : r.id;
+}
+
+/** Blocking accept + rendezvous (csrecv on a listening stream). */
+export function acceptSync(listenFd: number, md: MountDir | undefined, path: string): { id: CsId; fd: number } {
+  const fd = accept(listenFd);
+  if (fd < 0) throw csError('EAGAIN', 'csrecv', path, 'no connection is pending on a non-blocking listener');
+  try {
+    const id = greet(fd, md, path);
+    runSync(fd, 'r', handshakeTimeout(), () => tryFinishAccept(fd, id, path), 'csrecv', path);
+    remember(fd, path);
+    return { id, fd };
+  } catch (e) {
+    close(fd);
+    throw e as CsError;
+  }
+}

@@ -1,0 +1,54 @@
+// Client side of csopen: connect to a service's socket and do the rendezvous.
+import { close, Watcher, type CsError } from '../sys';
+import { checkMountDir } from '../namespace';
+import { handshakeTimeout } from './flags';
+import { connectUnix, tryReadGreeting } from './handshake';
+import { trySendRecord } from './record';
+import { runAsync, runSync } from './wait';
+import type { Service } from './resolve';
+
+/** Nobody is listening: the one condition auto-start may cure. */
+export function notRunning(e: unknown): boolean {
+  const code = (e as CsError).code;
+  return code === 'ENOENT' || code === 'ECONNREFUSED';
+}
+
+export function notRunningError(s: Service, e: CsError): CsError {
+  if (s.entry === null) e.message += ' (no server is running and no launch entry was found)';
+  return e;
+}
+
+function connectChecked(s: Service, nonBlocking: boolean): number {
+  checkMountDir(s.md);
+  return connectUnix(s.md, nonBlocking);
+}
+
+/** Connect and greet synchronously; returns a blocking stream fd. */
+export function openSync(s: Service): number {
+  const fd = connectChecked(s, false);
+  try {
+    const ms = handshakeTimeout();
+    runSync(fd, 'r', ms, () => tryReadGreeting(fd, s.path.canonical), 'csopen', s.path.canonical);
+    runSync(fd, 'w', ms, () => trySendRecord(fd, [], s.path.canonical), 'csopen', s.path.canonical);
+    return fd;
+  } catch (e) {
+    close(fd);
+    throw e;
+  }
+}
+
+/** Connect and greet without blocking; returns a non-blocking fd and its watcher. */
+export async function openAsync(s: Service, signal?: AbortSignal): Promise<{ fd: number; watcher: Watcher }> {
+  const fd = connectChecked(s, true);
+  const watcher = new Watcher(fd);
+  try {
+    const opts = { signal, ms: handshakeTimeout(), what: 'open', path: s.path.canonical };
+    await runAsync(watcher, 'r', () => tryReadGreeting(fd, s.path.canonical), opts);
+    await runAsync(watcher, 'w', () => trySendRecord(fd, [], s.path.canonical), opts);
+    return { fd, watcher };
+  } catch (e) {
+    watcher.close();
+    close(fd);
+    throw e;
+  }
+}

@@ -1,0 +1,115 @@
+// The libcs id record (SPEC 5): every cssend is one sendmsg of 32 bytes
+// {hid=0, pid, euid, egid} as little-endian u64, with SCM_RIGHTS [auth fd, fds...].
+// The receiver trusts only the kernel: it checks the record and the auth file's
+// owner against SO_PEERCRED and closes everything it received on any doubt.
+import { closeSync, constants as C, fchmodSync, fstatSync, openSync, unlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  csError, errnoError, closeAll, sendFds, recvFds, peerCred, peerGroups, memfd, MAX_FDS_PER_MSG, EAGAIN,
+  type CsError,
+} from '../sys';
+import { ensureRoot } from '../namespace';
+import type { CsId } from './flags';
+
+export const RECORD_SIZE = 32;
+/** Returned by the try* functions when the descriptor is not ready. */
+export const AGAIN = Symbol('again');
+
+let auth: { pid: number; fd: number } | null = null;
+
+/** This process's auth descriptor: an unlinked mode-06400 file in the namespace root. */
+function authFd(): number {
+  if (auth && auth.pid === process.pid) return auth.fd;
+  let fd: number;
+  try {
+    const root = ensureRoot();
+    const file = join(root, `.auth-${process.pid}-${Date.now()}`);
+    fd = openSync(file, C.O_RDONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o400);
+    unlinkSync(file);
+  } catch {
+    // a read-only or foreign root: an anonymous file proves ownership just as well
+    fd = memfd('cs-auth');
+  }
+  fchmodSync(fd, 0o6400);
+  auth = { pid: process.pid, fd };
+  return fd;
+}
+
+const record = new Uint8Array(RECORD_SIZE);
+const recordView = new DataView(record.buffer);
+let recordPid = -1;
+
+function ownRecord(): Uint8Array {
+  if (recordPid !== process.pid) {
+    recordPid = process.pid;
+    recordView.setBigUint64(0, 0n, true);
+    recordView.setBigUint64(8, BigInt(process.pid), true);
+    recordView.setBigUint64(16, BigInt(process.geteuid!()), true);
+    recordView.setBigUint64(24, BigInt(process.getegid!()), true);
+  }
+  return record;
+}
+
+function checkFds(fds: readonly number[], path?: string): void {
+  if (!Array.isArray(fds)) throw Object.assign(new TypeError('fds must be an array of descriptors'), { code: 'ERR_INVALID_ARG_TYPE' });
+  if (fds.length > MAX_FDS_PER_MSG - 1) throw csError('EINVAL', 'cssend', path, `at most ${MAX_FDS_PER_MSG - 1} descriptors per message, got ${fds.length}`);
+  for (const fd of fds) {
+    if (!Number.isInteger(fd) || fd < 0) throw csError('EBADF', 'cssend', path, `'${fd}' is not a descriptor`);
+  }
+}
+
+/** Send one record with `fds`; AGAIN when the socket buffer is full. */
+export function trySendRecord(fd: number, fds: readonly number[], path?: string): typeof AGAIN | void {
+  checkFds(fds, path);
+  const n = sendFds(fd, ownRecord(), [authFd(), ...fds]);
+  if (n === -EAGAIN) return AGAIN;
+  if (n < 0) throw errnoError(-n, 'cssend', path);
+  if (n !== RECORD_SIZE) throw csError('EIO', 'cssend', path, `short send of the id record (${n} of ${RECORD_SIZE} bytes)`);
+}
+
+export interface RecordIn {
+  id: CsId;
+  fds: number[];
+}
+
+const inBuf = new Uint8Array(RECORD_SIZE);
+const inView = new DataView(inBuf.buffer);
+
+function reject(fds: number[], code: string, path: string | undefined, detail: string): CsError {
+  closeAll(fds);
+  return csError(code, 'csrecv', path, detail);
+}
+
+/**
+ * Receive one record, keeping at most `max` payload descriptors; AGAIN when
+ * nothing is there yet. `peer` is the kernel's identity of the connection (looked up when absent).
+ */
+export function tryRecvRecord(fd: number, max: number, path?: string, peer?: CsId): RecordIn | typeof AGAIN {
+  const r = recvFds(fd, inBuf, max + 1);
+  if (r.n === -EAGAIN) return AGAIN;
+  if (r.n < 0) throw errnoError(-r.n, 'csrecv', path);
+  if (r.truncated) throw reject(r.fds, 'EMSGSIZE', path, `peer sent more than the ${max} descriptor(s) allowed; all closed`);
+  if (r.n === 0) throw reject(r.fds, 'ECONNRESET', path, 'peer closed the stream');
+  if (r.n !== RECORD_SIZE) throw reject(r.fds, 'EPROTO', path, `expected a ${RECORD_SIZE}-byte id record, got ${r.n} byte(s)`);
+  if (r.fds.length === 0) throw reject(r.fds, 'EPROTO', path, 'id record without its auth descriptor');
+  const id = peer ?? kernelId(fd);
+  const claimed = Number(inView.getBigUint64(16, true));
+  let owner: number;
+  try {
+    const st = fstatSync(r.fds[0]);
+    owner = st.isFile() ? st.uid : -1;
+  } catch {
+    owner = -1;
+  }
+  if (claimed !== id.uid || owner !== id.uid) {
+    throw reject(r.fds, 'EPERM', path, `peer claims uid ${claimed} (auth file uid ${owner}) but the kernel says ${id.uid}`);
+  }
+  closeSync(r.fds[0]);
+  return { id, fds: r.fds.slice(1) };
+}
+
+/** The peer identity the kernel recorded for a connected AF_UNIX socket. */
+export function kernelId(fd: number): CsId {
+  const c = peerCred(fd);
+  return { hid: 0, pid: c.pid, uid: c.uid, gid: c.gid, groups: peerGroups(fd) };
+}

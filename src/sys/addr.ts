@@ -1,0 +1,116 @@
+// struct sockaddr layouts (AF_UNIX, AF_INET, AF_INET6) and the peer identity the
+// kernel keeps for a connected socket (SO_PEERCRED, SO_PEERGROUPS).
+import { isIPv4 } from 'node:net';
+import { csError } from './errors';
+import {
+  AF_UNIX, AF_INET, AF_INET6, SOL_SOCKET, SO_PEERCRED, SO_PEERGROUPS,
+  getsockopt, getsockoptRaw, sockname,
+} from './libc';
+
+/** sun_path holds 108 bytes including the terminating NUL. */
+export const UNIX_PATH_MAX = 107;
+
+export function unixAddr(path: string): Buffer {
+  const p = Buffer.from(path);
+  if (p.length > UNIX_PATH_MAX) throw csError('ENAMETOOLONG', 'bind', path, `socket path is ${p.length} bytes, the limit is ${UNIX_PATH_MAX}`);
+  const a = Buffer.alloc(2 + p.length + 1);
+  a.writeUInt16LE(AF_UNIX, 0);
+  p.copy(a, 2);
+  return a;
+}
+
+export interface InetAddress {
+  family: 4 | 6;
+  address: string;
+  port: number;
+}
+
+export function inetAddr(address: string, port: number): Buffer {
+  if (isIPv4(address)) {
+    const a = Buffer.alloc(16);
+    a.writeUInt16LE(AF_INET, 0);
+    a.writeUInt16BE(port, 2);
+    address.split('.').forEach((o, i) => a.writeUInt8(Number(o), 4 + i));
+    return a;
+  }
+  const a = Buffer.alloc(28);
+  a.writeUInt16LE(AF_INET6, 0);
+  a.writeUInt16BE(port, 2);
+  ipv6Bytes(address).copy(a, 8);
+  return a;
+}
+
+function ipv6Bytes(address: string): Buffer {
+  const [head, tail = ''] = address.includes('::') ? address.split('::') : [address, undefined];
+  const parse = (s: string | undefined) => (s ? s.split(':') : []);
+  const left = parse(head);
+  const right = parse(tail);
+  const v4 = (parts: string[]) => {
+    const last = parts[parts.length - 1];
+    if (last && isIPv4(last)) {
+      const o = last.split('.').map(Number);
+      parts.splice(parts.length - 1, 1, ((o[0] << 8) | o[1]).toString(16), ((o[2] << 8) | o[3]).toString(16));
+    }
+  };
+  if (right.length) v4(right);
+  else v4(left);
+  const fill = address.includes('::') ? new Array(8 - left.length - right.length).fill('0') : [];
+  const words = [...left, ...fill, ...right];
+  const b = Buffer.alloc(16);
+  words.forEach((w, i) => b.writeUInt16BE(parseInt(w, 16) & 0xffff, 2 * i));
+  return b;
+}
+
+/** Decode a sockaddr_in/in6 written by the kernel. */
+export function decodeInet(a: Buffer): InetAddress {
+  const family = a.readUInt16LE(0);
+  const port = a.readUInt16BE(2);
+  if (family === AF_INET) return { family: 4, address: [...a.subarray(4, 8)].join('.'), port };
+  const words: string[] = [];
+  for (let i = 0; i < 8; i++) words.push(a.readUInt16BE(8 + 2 * i).toString(16));
+  return { family: 6, address: words.join(':').replace(/(^|:)0(:0)+(:|$)/, '::'), port };
+}
+
+export function localInet(fd: number, peer = false): InetAddress {
+  const a = Buffer.alloc(28);
+  sockname(fd, a, peer);
+  return decodeInet(a);
+}
+
+/** The AF_UNIX path a socket is bound to ('' when unnamed). */
+export function localUnixPath(fd: number, peer = false): string {
+  const a = Buffer.alloc(110);
+  const len = sockname(fd, a, peer);
+  const end = a.indexOf(0, 2);
+  return a.toString('utf8', 2, end < 0 || end > len ? len : end);
+}
+
+export interface PeerCred {
+  pid: number;
+  uid: number;
+  gid: number;
+}
+
+const credBuf = Buffer.alloc(12);
+
+/** The identity the kernel recorded when the peer connected. */
+export function peerCred(fd: number): PeerCred {
+  getsockopt(fd, SOL_SOCKET, SO_PEERCRED, credBuf);
+  return { pid: credBuf.readInt32LE(0), uid: credBuf.readUInt32LE(4), gid: credBuf.readUInt32LE(8) };
+}
+
+let groupsBuf = Buffer.alloc(4 * 64);
+
+/** The peer's supplementary groups at connect time. */
+export function peerGroups(fd: number): number[] {
+  let n = getsockoptRaw(fd, SOL_SOCKET, SO_PEERGROUPS, groupsBuf);
+  if (n === -34 /* ERANGE: the kernel reports the size it needs */) {
+    groupsBuf = Buffer.alloc(Math.max(groupsBuf.length * 2, 4 * 65536));
+    n = getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groupsBuf);
+  } else if (n < 0) {
+    n = getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groupsBuf);
+  }
+  const groups: number[] = [];
+  for (let i = 0; i + 4 <= n; i += 4) groups.push(groupsBuf.readUInt32LE(i));
+  return groups;
+}

@@ -1,0 +1,6 @@
+// The system-call layer: the only door to the kernel.
+export * from './errors';
+export * from './libc';
+export * from './msg';
+export * from './addr';
+export { Watcher } from './watch';

@@ -1,0 +1,244 @@
+// The libc functions cs needs, bound through koffi, each wrapped to throw a
+// Node-style error. Nothing outside src/sys may import koffi.
+import koffi from 'koffi';
+import { errnoError } from './errors';
+
+const libc = koffi.load('libc.so.6');
+
+// Linux constants (identical on x86_64 and arm64 for everything used here).
+export const AF_UNIX = 1;
+export const AF_INET = 2;
+export const AF_INET6 = 10;
+export const SOCK_STREAM = 1;
+export const SOCK_DGRAM = 2;
+export const SOCK_NONBLOCK = 0o4000;
+export const SOCK_CLOEXEC = 0o2000000;
+export const SOL_SOCKET = 1;
+export const SO_REUSEADDR = 2;
+export const SO_ERROR = 4;
+export const SO_PASSCRED = 16;
+export const SO_PEERCRED = 17;
+export const SO_PEERGROUPS = 59;
+export const SCM_RIGHTS = 1;
+export const MSG_CTRUNC = 0x8;
+export const MSG_DONTWAIT = 0x40;
+export const MSG_NOSIGNAL = 0x4000;
+export const MSG_CMSG_CLOEXEC = 0x40000000;
+export const F_GETFD = 1;
+export const F_SETFD = 2;
+export const F_GETFL = 3;
+export const F_SETFL = 4;
+export const F_DUPFD_CLOEXEC = 1030;
+export const FD_CLOEXEC = 1;
+export const O_NONBLOCK = 0o4000;
+export const LOCK_SH = 1;
+export const LOCK_EX = 2;
+export const LOCK_NB = 4;
+export const LOCK_UN = 8;
+export const POLLIN = 0x1;
+export const POLLOUT = 0x4;
+export const POLLERR = 0x8;
+export const POLLHUP = 0x10;
+export const POLLNVAL = 0x20;
+export const SHUT_WR = 1;
+export const MFD_CLOEXEC = 1;
+export const EAGAIN = 11;
+export const EINTR = 4;
+export const EBADF = 9;
+export const EINPROGRESS = 115;
+
+type Bytes = Uint8Array | Buffer;
+
+const c = {
+  socket: libc.func('int socket(int, int, int)'),
+  socketpair: libc.func('int socketpair(int, int, int, _Out_ int *sv)'),
+  bind: libc.func('int bind(int, const void *addr, uint32_t len)'),
+  listen: libc.func('int listen(int, int)'),
+  accept4: libc.func('int accept4(int, void *addr, void *len, int flags)'),
+  connect: libc.func('int connect(int, const void *addr, uint32_t len)'),
+  shutdown: libc.func('int shutdown(int, int)'),
+  sendmsg: libc.func('long sendmsg(int, void *msg, int)'),
+  recvmsg: libc.func('long recvmsg(int, void *msg, int)'),
+  read: libc.func('long read(int, void *buf, size_t)'),
+  write: libc.func('long write(int, const void *buf, size_t)'),
+  getsockopt: libc.func('int getsockopt(int, int, int, void *val, void *len)'),
+  setsockopt: libc.func('int setsockopt(int, int, int, const void *val, uint32_t len)'),
+  getsockname: libc.func('int getsockname(int, void *addr, void *len)'),
+  getpeername: libc.func('int getpeername(int, void *addr, void *len)'),
+  fcntl: libc.func('int fcntl(int, int, ...)'),
+  close: libc.func('int close(int)'),
+  poll: libc.func('int poll(void *fds, unsigned long n, int timeout)'),
+  flock: libc.func('int flock(int, int)'),
+  memfd_create: libc.func('int memfd_create(const char *name, unsigned int flags)'),
+};
+
+/** Throw the error for the errno of the call that just failed (read it first: any call overwrites it). */
+function fail(syscall: string, path?: string): never {
+  throw errnoError(koffi.errno(), syscall, path);
+}
+
+/** Pass through a call's result, throwing on -1. */
+function check(ret: number, syscall: string, path?: string): number {
+  if (ret < 0) fail(syscall, path);
+  return ret;
+}
+
+export function socket(domain: number, type: number): number {
+  return check(c.socket(domain, type | SOCK_CLOEXEC, 0), 'socket');
+}
+
+export function socketpair(type: number): [number, number] {
+  const sv = [0, 0];
+  check(c.socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, sv), 'socketpair');
+  return [sv[0], sv[1]];
+}
+
+export function bind(fd: number, addr: Bytes, path?: string): void {
+  check(c.bind(fd, addr, addr.length), 'bind', path);
+}
+
+export function listen(fd: number, backlog: number, path?: string): void {
+  check(c.listen(fd, backlog), 'listen', path);
+}
+
+/** Accept one connection; returns -1 when none is pending on a non-blocking socket. */
+export function accept(fd: number, flags = 0): number {
+  for (;;) {
+    const r = c.accept4(fd, null, null, flags | SOCK_CLOEXEC);
+    if (r >= 0) return r;
+    const e = koffi.errno();
+    if (e === EAGAIN) return -1;
+    if (e !== EINTR) throw errnoError(e, 'accept');
+  }
+}
+
+/** Connect; returns false for EINPROGRESS/EAGAIN on a non-blocking socket. */
+export function connect(fd: number, addr: Bytes, path?: string): boolean {
+  for (;;) {
+    if (c.connect(fd, addr, addr.length) === 0) return true;
+    const e = koffi.errno();
+    if (e === EINPROGRESS || e === EAGAIN) return false;
+    if (e !== EINTR) throw errnoError(e, 'connect', path);
+  }
+}
+
+export function shutdown(fd: number, how: number): void {
+  check(c.shutdown(fd, how), 'shutdown');
+}
+
+/** Non-throwing forms for hot paths: return -errno on failure. */
+export function sendmsgRaw(fd: number, msg: unknown, flags: number): number {
+  const r = c.sendmsg(fd, msg, flags);
+  return r < 0 ? -koffi.errno() : r;
+}
+
+export function recvmsgRaw(fd: number, msg: unknown, flags: number): number {
+  const r = c.recvmsg(fd, msg, flags);
+  return r < 0 ? -koffi.errno() : r;
+}
+
+export function readRaw(fd: number, buf: Bytes, len = buf.length): number {
+  const r = c.read(fd, buf, len);
+  return r < 0 ? -koffi.errno() : r;
+}
+
+export function writeRaw(fd: number, buf: Bytes, len = buf.length): number {
+  const r = c.write(fd, buf, len);
+  return r < 0 ? -koffi.errno() : r;
+}
+
+const optLen = new Uint32Array(1);
+
+/** getsockopt into `val`; returns the length the kernel reported. */
+export function getsockopt(fd: number, level: number, name: number, val: Bytes): number {
+  optLen[0] = val.length;
+  check(c.getsockopt(fd, level, name, val, optLen), 'getsockopt');
+  return optLen[0];
+}
+
+/** Like getsockopt, but returns -errno instead of throwing (ERANGE probing). */
+export function getsockoptRaw(fd: number, level: number, name: number, val: Bytes): number {
+  optLen[0] = val.length;
+  if (c.getsockopt(fd, level, name, val, optLen) < 0) return -koffi.errno();
+  return optLen[0];
+}
+
+export function setsockoptInt(fd: number, level: number, name: number, value: number): void {
+  const v = new Int32Array([value]);
+  check(c.setsockopt(fd, level, name, v, 4), 'setsockopt');
+}
+
+/** getsockname/getpeername into `addr`; returns the address length. */
+export function sockname(fd: number, addr: Bytes, peer = false): number {
+  optLen[0] = addr.length;
+  check((peer ? c.getpeername : c.getsockname)(fd, addr, optLen), peer ? 'getpeername' : 'getsockname');
+  return optLen[0];
+}
+
+export function fcntl(fd: number, cmd: number, arg = 0): number {
+  return check(c.fcntl(fd, cmd, 'int', arg), 'fcntl');
+}
+
+export function setNonBlocking(fd: number, on: boolean): void {
+  const fl = fcntl(fd, F_GETFL);
+  const next = on ? fl | O_NONBLOCK : fl & ~O_NONBLOCK;
+  if (next !== fl) fcntl(fd, F_SETFL, next);
+}
+
+/** dup that keeps the new descriptor close-on-exec. */
+export function dup(fd: number): number {
+  return fcntl(fd, F_DUPFD_CLOEXEC, 0);
+}
+
+/** close(2); EINTR still releases the descriptor on Linux, so it is not retried. */
+export function close(fd: number): void {
+  if (c.close(fd) < 0) {
+    const e = koffi.errno();
+    if (e !== EINTR) throw errnoError(e, 'close');
+  }
+}
+
+/** True if `fd` is an open descriptor of this process. */
+export function isOpen(fd: number): boolean {
+  return c.fcntl(fd, F_GETFD, 'int', 0) >= 0;
+}
+
+/** poll(2) over a prepared array of struct pollfd (8 bytes each). EINTR reads as "nothing ready". */
+export function poll(fds: Int32Array, n: number, timeoutMs: number): number {
+  const r = c.poll(fds, n, timeoutMs);
+  if (r >= 0) return r;
+  const e = koffi.errno();
+  if (e === EINTR) return 0;
+  throw errnoError(e, 'poll');
+}
+
+/** flock(2); with LOCK_NB returns false when the lock is held elsewhere. */
+export function flock(fd: number, op: number, path?: string): boolean {
+  for (;;) {
+    if (c.flock(fd, op) === 0) return true;
+    const e = koffi.errno();
+    if (e === EAGAIN && op & LOCK_NB) return false;
+    if (e !== EINTR) throw errnoError(e, 'flock', path);
+  }
+}
+
+/** flock(2) on libuv's thread pool, for the rare contended wait in async code. */
+export function flockAsync(fd: number, op: number, path?: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    c.flock.async(fd, op, (err: unknown, r: number) => {
+      // .async calls lose errno; the only way flock fails on a file we just opened is a bad fd
+      if (err || r !== 0) reject(errnoError(EBADF, 'flock', path));
+      else resolve();
+    });
+  });
+}
+
+export function memfd(name: string): number {
+  return check(c.memfd_create(name, MFD_CLOEXEC), 'memfd_create');
+}
+
+/** Native memory that does not move, for structures holding pointers (msghdr). */
+export function allocNative(size: number): { ptr: unknown; address: bigint; bytes: Uint8Array } {
+  const ptr = koffi.alloc('uint8', size);
+  return { ptr, address: koffi.address(ptr), bytes: new Uint8Array(koffi.view(ptr, size)) };
+}

@@ -1,0 +1,110 @@
+// sendmsg/recvmsg with SCM_RIGHTS over preallocated native memory: the msghdr,
+// iovec and control buffers are built once, so a call allocates nothing.
+import {
+  allocNative, close, sendmsgRaw, recvmsgRaw,
+  SOL_SOCKET, SCM_RIGHTS, MSG_CTRUNC, MSG_NOSIGNAL, MSG_CMSG_CLOEXEC,
+} from './libc';
+
+/** Linux's SCM_MAX_FD: the most descriptors one message can carry. */
+export const MAX_FDS_PER_MSG = 253;
+/** The largest payload one call moves; bigger sends are partial, as with write(2). */
+export const MAX_MSG_DATA = 256 * 1024;
+
+const HDR = 0; // struct msghdr, 56 bytes
+const IOV = 64; // struct iovec, 16 bytes
+const CTL = 128; // control buffer
+const DATA = 2048;
+
+class Scratch {
+  readonly ptr: unknown;
+  readonly bytes: Uint8Array;
+  readonly view: DataView;
+  readonly data: Uint8Array;
+  constructor() {
+    const m = allocNative(DATA + MAX_MSG_DATA);
+    this.ptr = m.ptr;
+    this.bytes = m.bytes;
+    this.view = new DataView(m.bytes.buffer, m.bytes.byteOffset, m.bytes.byteLength);
+    this.data = m.bytes.subarray(DATA);
+    const v = this.view;
+    v.setBigUint64(HDR + 16, m.address + BigInt(IOV), true); // msg_iov
+    v.setBigUint64(HDR + 24, 1n, true); // msg_iovlen
+    v.setBigUint64(HDR + 32, m.address + BigInt(CTL), true); // msg_control
+    v.setBigUint64(IOV, m.address + BigInt(DATA), true); // iov_base
+  }
+  setLengths(dataLen: number, ctlLen: number): void {
+    this.view.setBigUint64(IOV + 8, BigInt(dataLen), true);
+    this.view.setBigUint64(HDR + 40, BigInt(ctlLen), true);
+    this.view.setInt32(HDR + 48, 0, true);
+  }
+}
+
+const tx = new Scratch();
+const rx = new Scratch();
+
+const cmsgSpace = (n: number) => 16 + ((n + 7) & ~7);
+
+/**
+ * One sendmsg(2) of `data` with `fds` as SCM_RIGHTS. Returns bytes sent or -errno.
+ * SIGPIPE is never raised: a closed peer is -EPIPE.
+ */
+export function sendFds(fd: number, data: Uint8Array, fds: readonly number[], flags = 0): number {
+  const len = Math.min(data.length, MAX_MSG_DATA);
+  tx.data.set(len === data.length ? data : data.subarray(0, len));
+  let ctl = 0;
+  if (fds.length > 0) {
+    const v = tx.view;
+    v.setBigUint64(CTL, BigInt(16 + 4 * fds.length), true);
+    v.setInt32(CTL + 8, SOL_SOCKET, true);
+    v.setInt32(CTL + 12, SCM_RIGHTS, true);
+    for (let i = 0; i < fds.length; i++) v.setInt32(CTL + 16 + 4 * i, fds[i], true);
+    ctl = cmsgSpace(4 * fds.length);
+  }
+  tx.setLengths(len, ctl);
+  return sendmsgRaw(fd, tx.ptr, flags | MSG_NOSIGNAL);
+}
+
+export interface Received {
+  /** Bytes read, 0 at end of stream, or -errno. */
+  n: number;
+  /** Descriptors that arrived (close-on-exec), whatever else went wrong. */
+  fds: number[];
+  /** The kernel dropped descriptors that did not fit (MSG_CTRUNC). */
+  truncated: boolean;
+}
+
+/**
+ * One recvmsg(2) of at most `buf.length` bytes into `buf`, with room for `maxFds`
+ * descriptors. Every descriptor that arrived is in the result, so the caller owns it.
+ */
+export function recvFds(fd: number, buf: Uint8Array, maxFds: number, flags = 0): Received {
+  const want = Math.min(buf.length, MAX_MSG_DATA);
+  const room = Math.min(Math.max(maxFds, 0), MAX_FDS_PER_MSG + 1);
+  rx.setLengths(want, room > 0 ? cmsgSpace(4 * room) : 0);
+  const n = recvmsgRaw(fd, rx.ptr, flags | MSG_CMSG_CLOEXEC);
+  if (n < 0) return { n, fds: [], truncated: false };
+  if (n > 0) buf.set(rx.data.subarray(0, n));
+  const v = rx.view;
+  const ctlLen = Number(v.getBigUint64(HDR + 40, true));
+  const fds: number[] = [];
+  for (let off = 0; off + 16 <= ctlLen; ) {
+    const len = Number(v.getBigUint64(CTL + off, true));
+    if (len < 16) break;
+    if (v.getInt32(CTL + off + 8, true) === SOL_SOCKET && v.getInt32(CTL + off + 12, true) === SCM_RIGHTS) {
+      for (let p = 16; p + 4 <= len; p += 4) fds.push(v.getInt32(CTL + off + p, true));
+    }
+    off += (len + 7) & ~7;
+  }
+  return { n, fds, truncated: (v.getInt32(HDR + 48, true) & MSG_CTRUNC) !== 0 };
+}
+
+/** Close every descriptor in `fds`, ignoring errors: used on paths that already fail. */
+export function closeAll(fds: readonly number[]): void {
+  for (const fd of fds) {
+    try {
+      close(fd);
+    } catch {
+      // already failing; nothing more to report
+    }
+  }
+}
