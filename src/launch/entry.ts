@@ -1,6 +1,6 @@
 // Launch entries (SPEC 4): lib/cs/<proto>/<service>/{server,<service>.svc,hosts},
 // found on $CS_PATH, then ../lib/cs beside each $PATH directory, then this package.
-import { accessSync, constants as C, readFileSync, statSync } from 'node:fs';
+import { accessSync, constants as C, existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 
 export interface LaunchEntry {
@@ -16,8 +16,16 @@ export interface LaunchEntry {
   hosts: string[] | null;
 }
 
-/** This package's own lib/cs (the package root is two levels above dist/launch). */
-export const PACKAGE_LIB = resolve(__dirname, '..', '..', 'lib', 'cs');
+/** This package's root: the nearest directory above this file with a package.json (src/ or dist/src/ alike). */
+function packageRoot(): string {
+  for (let dir = __dirname; ; dir = dirname(dir)) {
+    if (existsSync(join(dir, 'package.json'))) return dir;
+    if (dirname(dir) === dir) return resolve(__dirname, '..', '..');
+  }
+}
+
+/** This package's own lib/cs. */
+export const PACKAGE_LIB = join(packageRoot(), 'lib', 'cs');
 
 /** The lib/cs directories searched, in order. */
 export function searchPath(): string[] {
