@@ -2,7 +2,7 @@
 // sendFds/recvFds for cssend records, all driven by libuv readiness (no blocking).
 import { Duplex } from 'node:stream';
 import {
-  close, errnoError, readRaw, shutdown, writeRaw, Watcher, EAGAIN, SHUT_WR, type CsError,
+  close, csError, errnoError, readRaw, shutdown, writeRaw, Watcher, EAGAIN, SHUT_WR, type CsError,
 } from '../sys';
 import type { CsId } from './flags';
 import { kernelId, trySendRecord, tryRecvRecord } from './record';
@@ -17,33 +17,37 @@ export interface FdOptions {
 
 export class Connection extends Duplex {
   #watcher: Watcher;
-  #peer: CsId | null;
+  /** The peer's identity, from the kernel (for a client: the server's). */
+  readonly peer: CsId;
   #fdClosed = false;
+  /** Aborts waits still pending when the connection is destroyed. */
+  #closing = new AbortController();
 
   /** Takes ownership of `fd`, a connected non-blocking stream, and its watcher. */
-  constructor(readonly fd: number, readonly path: string, watcher: Watcher, peer: CsId | null = null) {
+  constructor(readonly fd: number, readonly path: string, watcher: Watcher, peer?: CsId) {
     super({ allowHalfOpen: true });
     this.#watcher = watcher;
-    this.#peer = peer;
+    this.peer = peer ?? kernelId(fd);
     remember(fd, path);
   }
 
-  /** The peer's identity, from the kernel (for a client: the server's). */
-  get peer(): CsId {
-    this.#peer ??= kernelId(this.fd);
-    return this.#peer;
+  #signal(user?: AbortSignal): AbortSignal {
+    if (this.#fdClosed) throw csError('EBADF', 'csrecv', this.path, 'the connection is closed');
+    return user ? AbortSignal.any([user, this.#closing.signal]) : this.#closing.signal;
   }
 
   /** Send descriptors as one cssend record, after every byte written before. */
   async sendFds(fds: number[], opts: FdOptions = {}): Promise<void> {
+    const signal = this.#signal(opts.signal);
     if (this.writableLength > 0) await new Promise<void>((resolve, reject) => this.write(Buffer.alloc(0), (e) => (e ? reject(e) : resolve())));
-    await runAsync(this.#watcher, 'w', () => trySendRecord(this.fd, fds, this.path), { signal: opts.signal });
+    await runAsync(this.#watcher, 'w', () => trySendRecord(this.fd, fds, this.path), { signal });
   }
 
   /** Receive one cssend record with at most `max` descriptors (the caller owns them). */
-  recvFds(opts: FdOptions & { max?: number } = {}): Promise<{ id: CsId; fds: number[] }> {
+  async recvFds(opts: FdOptions & { max?: number } = {}): Promise<{ id: CsId; fds: number[] }> {
+    const signal = this.#signal(opts.signal);
     const max = opts.max ?? 16;
-    return runAsync(this.#watcher, 'r', () => tryRecvRecord(this.fd, max, this.path, this.peer), { signal: opts.signal });
+    return runAsync(this.#watcher, 'r', () => tryRecvRecord(this.fd, max, this.path, this.peer), { signal });
   }
 
   /** Let the process exit while this connection is idle. */
@@ -92,6 +96,7 @@ export class Connection extends Duplex {
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
     if (!this.#fdClosed) {
       this.#fdClosed = true;
+      this.#closing.abort(csError('ECONNABORTED', 'close', this.path, 'the connection was destroyed while waiting'));
       this.#watcher.close();
       forget(this.fd);
       close(this.fd);

@@ -70,6 +70,7 @@ const c = {
   poll: libc.func('int poll(void *fds, unsigned long n, int timeout)'),
   flock: libc.func('int flock(int, int)'),
   memfd_create: libc.func('int memfd_create(const char *name, unsigned int flags)'),
+  pipe2: libc.func('int pipe2(_Out_ int *fds, int flags)'),
 };
 
 /** Throw the error for the errno of the call that just failed (read it first: any call overwrites it). */
@@ -231,6 +232,13 @@ export function flockAsync(fd: number, op: number, path?: string): Promise<void>
       else resolve();
     });
   });
+}
+
+/** A pipe, both ends close-on-exec: [read end, write end]. */
+export function pipe(): [number, number] {
+  const fds = [0, 0];
+  check(c.pipe2(fds, 0o2000000), 'pipe2');
+  return [fds[0], fds[1]];
 }
 
 export function memfd(name: string): number {

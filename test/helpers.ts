@@ -1,0 +1,127 @@
+// Shared test plumbing: fresh namespaces, real child processes, fd counting,
+// and a real second user for multi-user tests (root only).
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { chmodSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export const FIXTURES = join(__dirname, 'fixtures');
+export const isRoot = process.geteuid?.() === 0;
+
+/** A fresh namespace root, shared with other users like /tmp/cs is; set as CS_MOUNT_LOCAL. */
+export function freshRoot(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'cs-test-'));
+  chmodSync(dir, 0o1777);
+  process.env.CS_MOUNT_LOCAL = dir;
+  return dir;
+}
+
+export function removeRoot(dir: string): void {
+  rmSync(dir, { recursive: true, force: true });
+}
+
+/** Descriptors open in this process now. */
+export function openFds(): string[] {
+  return readdirSync('/proc/self/fd').sort();
+}
+
+const children = new Set<ChildProcess>();
+
+export interface Started {
+  child: ChildProcess;
+  /** The first line the child printed (its "ready" line). */
+  line: string;
+  /** Every later line, as it arrives. */
+  lines: string[];
+  exited: Promise<number | null>;
+}
+
+/**
+ * Run a fixture (node script) as a real process and wait for its first stdout
+ * line, bounded by `ms`. `asUser` runs it under another uid (root only).
+ */
+export function startFixture(script: string, args: string[] = [], opts: { env?: NodeJS.ProcessEnv; asUser?: number; ms?: number } = {}): Promise<Started> {
+  const argv = [join(FIXTURES, script), ...args];
+  const [cmd, cmdArgs] = opts.asUser === undefined
+    ? [process.execPath, argv]
+    : ['setpriv', [`--reuid=${opts.asUser}`, `--regid=${opts.asUser}`, '--clear-groups', process.execPath, ...argv]];
+  const child = spawn(cmd, cmdArgs as string[], { env: { ...process.env, ...opts.env }, stdio: ['pipe', 'pipe', 'pipe'] });
+  children.add(child);
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => {
+    children.delete(child);
+    resolve(code);
+  }));
+  let stderr = '';
+  child.stderr!.on('data', (d) => (stderr += d));
+  const lines: string[] = [];
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${script} printed nothing in ${opts.ms ?? 10000} ms; stderr: ${stderr}`)), opts.ms ?? 10000);
+    let buf = '';
+    let first: string | null = null;
+    child.stdout!.on('data', (d) => {
+      buf += d;
+      let i;
+      while ((i = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, i);
+        buf = buf.slice(i + 1);
+        if (first === null) {
+          first = line;
+          clearTimeout(timer);
+          resolve({ child, line, lines, exited });
+        } else lines.push(line);
+      }
+    });
+    exited.then((code) => {
+      clearTimeout(timer);
+      if (first === null) reject(new Error(`${script} exited (${code}) before it was ready; stderr: ${stderr}`));
+    });
+  });
+}
+
+/** Run a fixture to completion; returns its exit code and output. */
+export function runFixture(script: string, args: string[] = [], opts: { env?: NodeJS.ProcessEnv; asUser?: number; ms?: number } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const argv = [join(FIXTURES, script), ...args];
+  const [cmd, cmdArgs] = opts.asUser === undefined
+    ? [process.execPath, argv]
+    : ['setpriv', [`--reuid=${opts.asUser}`, `--regid=${opts.asUser}`, '--clear-groups', process.execPath, ...argv]];
+  const child = spawn(cmd, cmdArgs as string[], { env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.add(child);
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (d) => (stdout += d));
+  child.stderr!.on('data', (d) => (stderr += d));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`${script} did not finish in ${opts.ms ?? 10000} ms; stderr: ${stderr}`));
+    }, opts.ms ?? 10000);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      children.delete(child);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/** Kill every fixture still running (call from afterEach/afterAll). */
+export async function killFixtures(): Promise<void> {
+  const waits = [...children].map((c) => new Promise((r) => {
+    c.once('exit', r);
+    c.kill('SIGKILL');
+  }));
+  await Promise.all(waits);
+}
+
+/** A second, unprivileged user for multi-user tests: its uid (created if needed; root only). */
+export function secondUser(name = 'cstest'): number {
+  const id = spawnSync('id', ['-u', name], { encoding: 'utf8' });
+  if (id.status === 0) return Number(id.stdout.trim());
+  const add = spawnSync('useradd', ['--system', '--no-create-home', '--user-group', '--shell', '/usr/sbin/nologin', name], { encoding: 'utf8' });
+  if (add.status !== 0) throw new Error(`useradd ${name} failed: ${add.stderr}`);
+  return Number(spawnSync('id', ['-u', name], { encoding: 'utf8' }).stdout.trim());
+}
+
+/** Wait until `pred` holds, checking whenever `emitter`-free time passes: bounded by `ms`. */
+export function waitExit(s: Started, ms = 10000): Promise<number | null> {
+  return Promise.race([s.exited, new Promise<number | null>((_, rej) => setTimeout(() => rej(new Error('child did not exit')), ms))]);
+}

@@ -1,0 +1,307 @@
+// fdp streams between real processes: fd passing, kernel identity, access
+// rules, hostile peers, stale sockets, long socket paths, poll and paths.
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, readSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as cs from '../src';
+import * as sys from '../src/sys';
+import { freshRoot, isRoot, killFixtures, openFds, removeRoot, runFixture, secondUser, startFixture } from './helpers';
+
+let root: string;
+let seq = 0;
+const name = (what: string) => `/dev/fdp/local/${what}${process.pid}x${seq++}`;
+
+beforeEach(() => {
+  root = freshRoot();
+  // cs keeps one auth descriptor per process (created on first use): open it before counting fds
+  const [a, b] = sys.socketpair(sys.SOCK_STREAM);
+  cs.cssend(a, []);
+  sys.close(a);
+  sys.close(b);
+});
+afterEach(async () => {
+  await killFixtures();
+  removeRoot(root);
+});
+
+function readAll(fd: number): string {
+  const b = Buffer.alloc(4096);
+  let s = '';
+  for (;;) {
+    const ready = cs.cspoll([{ fd, events: 'r' }], 5000);
+    if (ready.length === 0) throw new Error('peer sent nothing within 5 s');
+    const n = readSync(fd, b);
+    if (n === 0) return s;
+    s += b.toString('utf8', 0, n);
+  }
+}
+
+describe('fd passing between two processes', () => {
+  test('a file, a pipe end, a socket, a memfd and a directory arrive and work; the server sees our kernel identity', async () => {
+    const path = name('fdtest');
+    await startFixture('stream-server.js', [path, 'fdtest']);
+    const before = openFds();
+    const work = mkdtempSync(join(tmpdir(), 'cs-fd-'));
+    const file = openSync(join(work, 'file'), 'w+');
+    const [pipeR, pipeW] = sys.pipe();
+    const [sockA, sockB] = sys.socketpair(sys.SOCK_STREAM);
+    const mfd = sys.memfd('test');
+    const dir = openSync(work, 'r');
+
+    const fd = cs.csopen(path);
+    expect(cs.cspath(fd)).toBe(path);
+    cs.cssend(fd, [file, pipeW, sockB, mfd, dir]);
+    const reply = JSON.parse(readAll(fd));
+    cs.csclose(fd);
+
+    expect(reply.count).toBe(5);
+    expect(reply.peer).toEqual({ hid: 0, pid: process.pid, uid: process.getuid!(), gid: process.getgid!(), groups: expect.any(Array) });
+    expect(reply.recordId.pid).toBe(process.pid);
+    expect(readFileSync(join(work, 'file'), 'utf8')).toBe('file-ok');
+    const b = Buffer.alloc(64);
+    expect(b.toString('utf8', 0, readSync(pipeR, b))).toBe('pipe-ok');
+    expect(b.toString('utf8', 0, readSync(sockA, b))).toBe('sock-ok');
+    expect(b.toString('utf8', 0, readSync(mfd, b, 0, 64, 0))).toBe('memfd-ok');
+    expect(readFileSync(join(work, 'made-by-server'), 'utf8')).toBe('dir-ok');
+
+    for (const f of [file, pipeR, pipeW, sockA, sockB, mfd, dir]) closeSync(f);
+    rmSync(work, { recursive: true });
+    expect(openFds()).toEqual(before);
+  });
+
+  test('the async API does the same round trip without blocking the event loop', async () => {
+    const path = name('asyncfd');
+    await startFixture('stream-server.js', [path, 'fdtest']);
+    const before = openFds();
+    const work = mkdtempSync(join(tmpdir(), 'cs-fd-'));
+    const file = openSync(join(work, 'file'), 'w+');
+    const [pipeR, pipeW] = sys.pipe();
+    const [sockA, sockB] = sys.socketpair(sys.SOCK_STREAM);
+    const mfd = sys.memfd('test');
+    const dir = openSync(work, 'r');
+    let ticks = 0;
+    const ticker = setInterval(() => ticks++, 1);
+
+    const conn = await cs.open(path);
+    await conn.sendFds([file, pipeW, sockB, mfd, dir]);
+    let text = '';
+    for await (const chunk of conn) text += chunk;
+    clearInterval(ticker);
+    const reply = JSON.parse(text);
+    expect(reply.peer.pid).toBe(process.pid);
+    expect(conn.peer.uid).toBe(process.getuid!()); // the server's identity, from the kernel
+    expect(readFileSync(join(work, 'file'), 'utf8')).toBe('file-ok');
+    expect(ticks).toBeGreaterThan(0);
+
+    conn.destroy();
+    await new Promise((r) => conn.once('close', r));
+    for (const f of [file, pipeR, pipeW, sockA, sockB, mfd, dir]) closeSync(f);
+    rmSync(work, { recursive: true });
+    expect(openFds()).toEqual(before);
+  });
+
+  test('the sync server API accepts, receives and reports the kernel identity of a client process', async () => {
+    const path = name('syncsrv');
+    const listenFd = cs.csopen(path, cs.CS_OPEN_CREATE);
+    const before = openFds();
+    const client = runFixture('stream-peer.js', [path, 'too-many', '3']);
+    expect(cs.cspoll([{ fd: listenFd, events: 'r' }], 5000)).toEqual([{ fd: listenFd, readable: true, writable: false }]);
+    const { id, fds } = cs.csrecv(listenFd);
+    expect(fds).toHaveLength(1);
+    const conn = fds[0];
+    expect(cs.cspath(conn)).toBe(path);
+    expect(cs.cspoll([{ fd: conn, events: 'r' }], 5000)).toHaveLength(1);
+    const got = cs.csrecv(conn, 3);
+    expect(got.fds).toHaveLength(3);
+    expect(got.id).toEqual(id);
+    const out = JSON.parse((await client).stdout);
+    expect(out.ok).toBe(true);
+    expect(id.pid).toBeGreaterThan(0);
+    expect(id.pid).not.toBe(process.pid);
+    for (const f of got.fds) expect(statSync(`/proc/self/fd/${f}`).isFile()).toBe(true);
+    for (const f of [...got.fds, conn]) cs.csclose(f);
+    expect(openFds()).toEqual(before);
+    cs.csclose(listenFd);
+  });
+});
+
+describe('hostile peers', () => {
+  test('a peer sending more fds than allowed gets an error, every fd it sent is closed, and the server keeps serving', async () => {
+    const path = name('toomany');
+    const listener = await cs.listen(path);
+    const before = openFds();
+    const peer = runFixture('stream-peer.js', [path, 'too-many', '5']);
+    const conn = (await listener.accept())!;
+    await expect(conn.recvFds({ max: 2 })).rejects.toMatchObject({ code: 'EMSGSIZE', syscall: 'csrecv', path });
+    conn.destroy();
+    await new Promise((r) => conn.once('close', r));
+    expect((await peer).code).toBe(0);
+    expect(openFds()).toEqual(before);
+
+    const good = runFixture('stream-peer.js', [path, 'too-many', '2']);
+    const conn2 = (await listener.accept())!;
+    const r = await conn2.recvFds({ max: 2 });
+    expect(r.fds).toHaveLength(2);
+    sys.closeAll(r.fds);
+    conn2.destroy();
+    await new Promise((res) => conn2.once('close', res));
+    await good;
+    expect(openFds()).toEqual(before);
+    listener.close();
+  });
+
+  test.each([['garbage', 'EPROTO'], ['short', 'EPROTO']])('a peer that sends %s instead of an id record is dropped with %s, nothing leaks, serving goes on', async (mode, code) => {
+    const path = name(mode);
+    const listener = await cs.listen(path);
+    const errors: string[] = [];
+    listener.on('clientError', (e) => errors.push(e.code));
+    const before = openFds();
+    await runFixture('stream-peer.js', [path, mode]);
+    const good = runFixture('stream-peer.js', [path, 'too-many', '1']);
+    const conn = (await listener.accept())!;
+    const r = await conn.recvFds();
+    expect(r.fds).toHaveLength(1);
+    sys.closeAll(r.fds);
+    expect(errors).toEqual([code]);
+    conn.destroy();
+    await new Promise((res) => conn.once('close', res));
+    await good;
+    expect(openFds()).toEqual(before);
+    listener.close();
+  });
+
+  test('the sync csrecv reports a garbage record and closes what came with it', async () => {
+    const path = name('syncgarbage');
+    const listenFd = cs.csopen(path, cs.CS_OPEN_CREATE);
+    const before = openFds();
+    const peer = runFixture('stream-peer.js', [path, 'garbage']);
+    cs.cspoll([{ fd: listenFd, events: 'r' }], 5000);
+    expect(() => cs.csrecv(listenFd)).toThrow(expect.objectContaining({ code: 'EPROTO' }));
+    await peer;
+    expect(openFds()).toEqual(before);
+    cs.csclose(listenFd);
+  });
+});
+
+describe('instances and access', () => {
+  test('qualifiers name separate instances with separate perm directories', async () => {
+    const base = name('qual');
+    await startFixture('stream-server.js', [`${base}/staging`, 'name', 'staging']);
+    await startFixture('stream-server.js', [`${base}/prod`, 'name', 'prod']);
+    const a = await runFixture('stream-peer.js', [`${base}/staging`, 'open']);
+    const b = await runFixture('stream-peer.js', [`${base}/prod`, 'open']);
+    expect(JSON.parse(a.stdout).said).toBe('staging');
+    expect(JSON.parse(b.stdout).said).toBe('prod');
+    const svcDir = join(root, 'fdp', cs.parsePath(base).host === 'local' ? readdirSync(join(root, 'fdp'))[0] : '', base.split('/').pop()!);
+    expect(readdirSync(svcDir).sort()).toEqual(['---prod', '---staging']);
+  });
+
+  test('a user service is refused to another uid by directory mode and by kernel credentials', async () => {
+    if (!isRoot) return console.log('skipped: needs root to create a second user');
+    const other = secondUser();
+    // root's own user service: the 0700 perm directory keeps the other user out
+    const mine = name('mine');
+    await startFixture('stream-server.js', [`${mine}/user`, 'name', 'root-only']);
+    const refused = JSON.parse((await runFixture('stream-peer.js', [`${mine}/user=0`, 'open'], { asUser: other })).stdout);
+    expect(refused).toMatchObject({ ok: false, code: 'EACCES' });
+    const admitted = JSON.parse((await runFixture('stream-peer.js', [`${mine}/user`, 'open'])).stdout);
+    expect(admitted).toEqual({ ok: true, said: 'root-only' });
+
+    // the other user's service: root passes the directory but the server checks the kernel uid
+    const theirs = name('theirs');
+    await startFixture('stream-server.js', [`${theirs}/user`, 'name', 'theirs'], { asUser: other });
+    const byRoot = JSON.parse((await runFixture('stream-peer.js', [`${theirs}/user=${other}`, 'open'])).stdout);
+    expect(byRoot).toMatchObject({ ok: false, code: 'EACCES' });
+    expect(byRoot.message).toMatch(/refused/);
+    const byOwner = JSON.parse((await runFixture('stream-peer.js', [`${theirs}/user`, 'open'], { asUser: other })).stdout);
+    expect(byOwner).toEqual({ ok: true, said: 'theirs' });
+  });
+});
+
+describe('stale sockets and long paths', () => {
+  test('a stale S-cs.mnt left by a kill -9ed server is taken over cleanly', async () => {
+    const path = name('stale');
+    const s = await startFixture('stream-server.js', [path, 'name', 'first']);
+    await expect(cs.listen(path)).rejects.toMatchObject({ code: 'EADDRINUSE' });
+    s.child.kill('SIGKILL');
+    await s.exited;
+    const md = require('../src/stream/resolve').resolveService(path).md;
+    expect(existsSync(md.socket)).toBe(true);
+    const refused = JSON.parse((await runFixture('stream-peer.js', [path, 'open'])).stdout);
+    expect(refused).toMatchObject({ ok: false, code: 'ECONNREFUSED' });
+    await startFixture('stream-server.js', [path, 'name', 'second']);
+    expect(JSON.parse((await runFixture('stream-peer.js', [path, 'open'])).stdout).said).toBe('second');
+  });
+
+  test('socket paths longer than sun_path (107 bytes) still bind and connect', async () => {
+    const deep = join(root, 'x'.repeat(60), 'y'.repeat(60));
+    mkdirSync(deep, { recursive: true, mode: 0o1777 });
+    const env = { CS_MOUNT_LOCAL: deep };
+    const path = '/dev/fdp/local/' + 'long'.repeat(10);
+    await startFixture('stream-server.js', [path, 'name', 'far'], { env });
+    const said = JSON.parse((await runFixture('stream-peer.js', [path, 'open'], { env })).stdout);
+    expect(said).toEqual({ ok: true, said: 'far' });
+  });
+});
+
+describe('bad input', () => {
+  test.each([
+    ['', 'EINVAL', /empty/],
+    ['dev/fdp/local/x', 'EINVAL', /absolute/],
+    ['/dev/xyz/local/x', 'EINVAL', /protocol 'xyz'/],
+    ['/dev/fdp/local/../x', 'EINVAL', /'\.\.'/],
+    ['/dev/fdp/local/' + 's'.repeat(65), 'ENAMETOOLONG', /s{65}/],
+    ['/dev/fdp/local/a\0b', 'EINVAL', /NUL/],
+    ['/dev/fdp/otherhost.example/x', 'ENODEV', /otherhost\.example/],
+    ['/dev/fdp/local', 'EISDIR', /directory/],
+  ])('csopen(%j) fails with %s naming the bad part, leaking nothing', async (path, code, msg) => {
+    const before = openFds();
+    expect(() => cs.csopen(path)).toThrow(expect.objectContaining({ code, message: expect.stringMatching(msg) }));
+    await expect(cs.open(path)).rejects.toMatchObject({ code });
+    expect(openFds()).toEqual(before);
+  });
+
+  test('opening a service nobody serves and nobody can start is ENOENT at once', async () => {
+    const before = openFds();
+    expect(() => cs.csopen(name('nobody'))).toThrow(expect.objectContaining({ code: 'ENOENT', syscall: 'connect' }));
+    expect(openFds()).toEqual(before);
+  });
+
+  test('cssend and csrecv reject bad descriptors with Node-style errors', () => {
+    expect(() => cs.cssend(-1, [])).toThrow(TypeError);
+    const [a, b] = sys.socketpair(sys.SOCK_STREAM);
+    expect(() => cs.cssend(a, [123456])).toThrow(expect.objectContaining({ code: 'EBADF' }));
+    expect(() => cs.cspoll([{ fd: 999999, events: 'r' }], 0)).toThrow(expect.objectContaining({ code: 'EBADF' }));
+    expect(() => cs.cspath(a)).toThrow(expect.objectContaining({ code: 'ENOTSOCK' }));
+    sys.close(a);
+    sys.close(b);
+  });
+});
+
+describe('waiting', () => {
+  test('cspoll times out with nothing ready and reports readiness when data arrives', () => {
+    const [a, b] = sys.socketpair(sys.SOCK_STREAM);
+    expect(cs.cspoll([{ fd: a, events: 'r' }], 20)).toEqual([]);
+    expect(cs.cspoll([{ fd: a, events: 'rw' }], 0)).toEqual([{ fd: a, readable: false, writable: true }]);
+    sys.writeRaw(b, Buffer.from('x'));
+    expect(cs.cspoll([{ fd: a, events: 'r' }, { fd: b, events: 'r' }], 1000)).toEqual([{ fd: a, readable: true, writable: false }]);
+    sys.close(a);
+    sys.close(b);
+  });
+
+  test('an AbortSignal ends a wait for a record and releases the watcher', async () => {
+    const path = name('abort');
+    const listener = await cs.listen(path);
+    const client = await cs.open(path);
+    const server = (await listener.accept())!;
+    const ac = new AbortController();
+    const wait = server.recvFds({ signal: ac.signal });
+    ac.abort();
+    await expect(wait).rejects.toMatchObject({ name: 'AbortError' });
+    await client.sendFds([]);
+    expect((await server.recvFds()).fds).toEqual([]);
+    client.destroy();
+    server.destroy();
+    listener.close();
+  });
+});
