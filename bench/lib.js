@@ -30,3 +30,17 @@ exports.rate = async (fn, ms = 2000) => {
   }
   return n / (Number(process.hrtime.bigint() - t0) / 1e9);
 };
+
+/** Synchronous form of rate() for blocking loops. */
+exports.rateSync = (fn, ms = 2000) => {
+  const warm = Date.now() + ms / 4;
+  while (Date.now() < warm) fn();
+  let n = 0;
+  const t0 = process.hrtime.bigint();
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    fn();
+    n++;
+  }
+  return n / (Number(process.hrtime.bigint() - t0) / 1e9);
+};
