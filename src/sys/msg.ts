@@ -80,7 +80,8 @@ export interface Received {
 export function recvFds(fd: number, buf: Uint8Array, maxFds: number, flags = 0): Received {
   const want = Math.min(buf.length, MAX_MSG_DATA);
   const room = Math.min(Math.max(maxFds, 0), MAX_FDS_PER_MSG + 1);
-  rx.setLengths(want, room > 0 ? cmsgSpace(4 * room) : 0);
+  // CMSG_LEN, not CMSG_SPACE: the kernel installs as many fds as whole ints fit, so this limit is exact
+  rx.setLengths(want, room > 0 ? 16 + 4 * room : 0);
   const n = recvmsgRaw(fd, rx.ptr, flags | MSG_CMSG_CLOEXEC);
   if (n < 0) return { n, fds: [], truncated: false };
   if (n > 0) buf.set(rx.data.subarray(0, n));
