@@ -1,0 +1,94 @@
+// The namespace on disk: libcs's directory names, modes, safety rules and locks.
+import { chownSync, chmodSync, lstatSync, mkdirSync, readlinkSync, symlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import * as cs from '../src';
+import { createMountDir, lock, lockSync, mountDir, permName, pidAlive, recordPid, recordedPid, hostDirName } from '../src/namespace';
+import { parsePath } from '../src/path';
+import { freshRoot, isRoot, removeRoot, secondUser } from './helpers';
+
+let root: string;
+beforeEach(() => {
+  root = freshRoot();
+});
+afterEach(() => removeRoot(root));
+
+test.each([
+  [null, null, null, [], '--'],
+  [null, 0, null, [], '-0-'],
+  [null, null, 0, [], '--0'],
+  [null, null, null, ['xyz'], '---xyz'],
+  [null, null, null, ['bar', 'baz'], '---bar-baz'],
+  [0, null, null, [], '0--'],
+  [1000, 1000, 100, ['a'], '1000-1000-100-a'],
+])('perm name: sid %p uid %p gid %p qualifiers %p -> %s', (sid, uid, gid, quals, want) => {
+  expect(permName(sid, uid, gid, quals as string[])).toBe(want);
+});
+
+test('a service lives in <root>/fdp/<host>/<service>/<perm>/ with the libcs file names', () => {
+  const md = mountDir(parsePath('/dev/fdp/local/db/user=0/staging'), null);
+  expect(md.dir).toBe(join(root, 'fdp', hostDirName(), 'db', '-0--staging'));
+  expect([md.socket, md.pidLink, md.log, md.oldLog, md.lock].map((f) => f.slice(md.dir.length + 1))).toEqual(['S-cs.mnt', 'P-cs.mnt', 'L-cs.mnt', 'O-cs.mnt', 'X-cs.mnt']);
+  expect(hostDirName().length).toBeLessThanOrEqual(14);
+});
+
+test('shared levels are created world-writable and sticky; user and group perm dirs are private', () => {
+  const plain = mountDir(parsePath('/dev/fdp/local/modes'), null);
+  const user = mountDir(parsePath('/dev/fdp/local/modes/user'), null);
+  const group = mountDir(parsePath('/dev/fdp/local/modes/group'), null);
+  for (const md of [plain, user, group]) createMountDir(md);
+  const mode = (d: string) => lstatSync(d).mode & 0o7777;
+  expect(mode(join(root, 'fdp'))).toBe(0o1777);
+  expect(mode(join(plain.dir, '..'))).toBe(0o1777);
+  expect(mode(plain.dir)).toBe(0o777 & ~process.umask());
+  expect(mode(user.dir)).toBe(0o700);
+  expect(mode(group.dir)).toBe(0o2770);
+});
+
+test('a symbolic link planted in the namespace is refused, not followed', async () => {
+  const md = mountDir(parsePath('/dev/fdp/local/planted'), null);
+  mkdirSync(join(md.dir, '..', '..'), { recursive: true });
+  symlinkSync('/etc', join(md.dir, '..'));
+  expect(() => cs.csopen('/dev/fdp/local/planted', cs.CS_OPEN_CREATE)).toThrow(expect.objectContaining({ code: 'EPERM', message: expect.stringMatching(/symbolic link/) }));
+  await expect(cs.open('/dev/fdp/local/planted')).rejects.toMatchObject({ code: 'EPERM' });
+});
+
+test('a directory another user owns and anyone may rename entries in is refused', () => {
+  if (!isRoot) return console.log('skipped: needs root to create a second user');
+  const other = secondUser();
+  const md = mountDir(parsePath('/dev/fdp/local/foreign'), null);
+  const svc = join(md.dir, '..');
+  mkdirSync(svc, { recursive: true });
+  chownSync(svc, other, other);
+  chmodSync(svc, 0o777);
+  expect(() => cs.csopen('/dev/fdp/local/foreign', cs.CS_OPEN_CREATE)).toThrow(expect.objectContaining({ code: 'EPERM', message: expect.stringMatching(`uid ${other}`) }));
+  chmodSync(svc, 0o1777); // sticky: entries are safe from others, as in /tmp
+  const fd = cs.csopen('/dev/fdp/local/foreign', cs.CS_OPEN_CREATE);
+  cs.csclose(fd);
+});
+
+test('P-cs.mnt records the server pid as a /proc link', () => {
+  const md = mountDir(parsePath('/dev/fdp/local/pid'), null);
+  createMountDir(md);
+  expect(recordedPid(md)).toBeNull();
+  recordPid(md, process.pid);
+  expect(readlinkSync(md.pidLink)).toBe(`/proc/${process.pid}`);
+  expect(recordedPid(md)).toBe(process.pid);
+  expect(pidAlive(process.pid)).toBe(true);
+  expect(pidAlive(2 ** 22 + 1)).toBe(false); // above pid_max's ceiling: never a live pid
+});
+
+test('the X-cs.mnt lock makes a second taker wait until the first releases it', async () => {
+  const md = mountDir(parsePath('/dev/fdp/local/locked'), null);
+  createMountDir(md);
+  const first = lockSync(md);
+  let got = false;
+  const second = lock(md).then((l) => {
+    got = true;
+    return l;
+  });
+  await new Promise((r) => setTimeout(r, 50));
+  expect(got).toBe(false);
+  first.release();
+  (await second).release();
+  expect(got).toBe(true);
+});
