@@ -3,3 +3,4 @@ export * from './mount';
 export * from './lock';
 export { hostDirName, shortHostName, isThisHost } from './host';
 export { resolveUid, resolveGid } from './ids';
+export * from './list';
