@@ -1,6 +1,7 @@
 // Launch entries (SPEC 4): lib/cs/<proto>/<service>/{server,<service>.svc,hosts},
 // found on $CS_PATH, then ../lib/cs beside each $PATH directory, then this package.
-import { accessSync, constants as C, existsSync, readFileSync, statSync } from 'node:fs';
+// Every open looks the entry up (its owner names the mount directory), so hits are cached.
+import { accessSync, constants as C, existsSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 
 export interface LaunchEntry {
@@ -12,8 +13,6 @@ export interface LaunchEntry {
   svc: boolean;
   /** Owner of the entry: libcs's "sid", part of the mount directory name. */
   uid: number;
-  /** Lines of the hosts file, or null when there is none. */
-  hosts: string[] | null;
 }
 
 /** This package's root: the nearest directory above this file with a package.json (src/ or dist/src/ alike). */
@@ -27,44 +26,70 @@ function packageRoot(): string {
 /** This package's own lib/cs. */
 export const PACKAGE_LIB = join(packageRoot(), 'lib', 'cs');
 
+/** The directories of $CS_PATH, made absolute (a server started elsewhere must find the same entries). */
+export function csPathDirs(): string[] {
+  return (process.env.CS_PATH ?? '').split(':').filter(Boolean).map((d) => resolve(d));
+}
+
 /** The lib/cs directories searched, in order. */
 export function searchPath(): string[] {
   const dirs: string[] = [];
-  for (const d of (process.env.CS_PATH ?? '').split(':')) if (d) dirs.push(join(d, 'lib', 'cs'));
+  for (const d of csPathDirs()) dirs.push(join(d, 'lib', 'cs'));
   for (const d of (process.env.PATH ?? '').split(':')) if (d) dirs.push(join(dirname(resolve(d)), 'lib', 'cs'));
   dirs.push(PACKAGE_LIB);
   return [...new Set(dirs)];
 }
 
-function executable(file: string): boolean {
+/** The owner of `file` if it is an executable regular file, else null (no exceptions: this runs on every open). */
+function executableOwner(file: string): number | null {
   try {
-    if (!statSync(file).isFile()) return false;
+    const st = statSync(file, { throwIfNoEntry: false });
+    if (!st?.isFile()) return null;
     accessSync(file, C.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function readHosts(dir: string): string[] | null {
-  try {
-    return readFileSync(join(dir, 'hosts'), 'utf8')
-      .split('\n')
-      .map((l) => l.replace(/#.*/, '').trim())
-      .filter(Boolean);
+    return st.uid;
   } catch {
     return null;
   }
 }
 
-/** The first launch entry for a service, or null when none exists. */
-export function findLaunchEntry(proto: string, service: string): LaunchEntry | null {
+/** True for a directory we may look into; unreadable places on $PATH (another user's home) are skipped. */
+function isDirectory(dir: string): boolean {
+  try {
+    return statSync(dir, { throwIfNoEntry: false })?.isDirectory() ?? false;
+  } catch {
+    return false;
+  }
+}
+
+/** Search the path for the entry (a few stats per directory on it). */
+function searchEntry(proto: string, service: string): LaunchEntry | null {
   for (const lib of searchPath()) {
     const dir = join(lib, proto, service);
+    if (!isDirectory(dir)) continue;
     for (const [name, svc] of [['server', false], [`${service}.svc`, true]] as const) {
       const server = join(dir, name);
-      if (executable(server)) return { dir, server, svc, uid: statSync(server).uid, hosts: readHosts(dir) };
+      const uid = executableOwner(server);
+      if (uid !== null) return { dir, server, svc, uid };
     }
   }
   return null;
+}
+
+/** Entries found, with the search path they were found on; a hit costs one stat to confirm. */
+const found = new Map<string, { search: string; entry: LaunchEntry }>();
+
+/**
+ * The first launch entry for a service, or null when none exists. An entry found
+ * before is reused while it is still there (same owner, still executable) and the
+ * search path is unchanged: an entry added earlier on the path is seen by new processes.
+ */
+export function findLaunchEntry(proto: string, service: string): LaunchEntry | null {
+  const search = `${process.cwd()}\0${process.env.CS_PATH ?? ''}\0${process.env.PATH ?? ''}`;
+  const key = `${proto}/${service}`;
+  const hit = found.get(key);
+  if (hit && hit.search === search && executableOwner(hit.entry.server) === hit.entry.uid) return hit.entry;
+  const entry = searchEntry(proto, service);
+  if (entry) found.set(key, { search, entry });
+  else found.delete(key);
+  return entry;
 }
