@@ -1,5 +1,6 @@
 // The public API of cs.
 export * from './stream';
+export * from './launch';
 export { parsePath, formatPath, type CsPath, type CsPathOptions, type Proto } from './path';
 export { csport, hashPort } from './port';
 export { mountRoot } from './namespace';

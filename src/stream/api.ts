@@ -4,7 +4,7 @@ import { fstatSync } from 'node:fs';
 import { close, csError, getsockopt, poll, POLLERR, POLLHUP, POLLIN, POLLNVAL, POLLOUT, SOL_SOCKET, type CsError } from '../sys';
 import { CS_OPEN_CREATE, type CsId } from './flags';
 import { acceptSync, createListener } from './listen';
-import { notRunning, notRunningError, openSync } from './open';
+import { loadStart, notRunning, notRunningError, openSync } from './open';
 import { trySendRecord, tryRecvRecord } from './record';
 import { forget, lookup, remember } from './registry';
 import { resolveService } from './resolve';
@@ -25,20 +25,25 @@ function checkFd(fd: unknown, syscall: string): asserts fd is number {
 }
 
 /**
- * Open a connection to the service `path` (blocking); with CS_OPEN_CREATE, create
- * the service's listening stream instead. Returns the stream's fd, which the caller owns.
+ * Open a connection to the service `path` (blocking), starting its server from its
+ * launch entry when none answers (not with the `test` option or CS_OPEN_TEST); with
+ * CS_OPEN_CREATE, create the service's listening stream instead. Returns the stream's
+ * fd, which the caller owns.
  */
 export function csopen(path: string, flags = 0): number {
   const s = resolveService(path);
   if (flags & CS_OPEN_CREATE) return createListener(s, false);
+  let fd: number;
   try {
-    const fd = openSync(s);
-    remember(fd, s.path.canonical);
-    return fd;
+    fd = openSync(s);
   } catch (e) {
-    if (notRunning(e)) throw notRunningError(s, e as CsError);
-    throw e;
+    if (!notRunning(e)) throw e;
+    const start = loadStart();
+    if (!start.mayStart(s, flags)) throw notRunningError(s, e as CsError);
+    fd = start.openStartingSync(s);
   }
+  remember(fd, s.path.canonical);
+  return fd;
 }
 
 /**

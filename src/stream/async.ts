@@ -1,25 +1,28 @@
 // The idiomatic async entry points: open() a service as a Connection, listen() on one.
-import { setNonBlocking, type CsError } from '../sys';
+import { setNonBlocking, type CsError, type Watcher } from '../sys';
 import { Connection } from './connection';
 import { createListener } from './listen';
 import { Listener } from './listener';
-import { notRunning, notRunningError, openAsync } from './open';
+import { loadStart, notRunning, notRunningError, openAsync } from './open';
 import { resolveService } from './resolve';
 
 export interface OpenOptions {
   signal?: AbortSignal;
 }
 
-/** Connect to the service `path` without blocking the event loop. */
+/** Connect to the service `path` without blocking the event loop, starting it as csopen does. */
 export async function open(path: string, opts: OpenOptions = {}): Promise<Connection> {
   const s = resolveService(path, 'open');
+  let opened: { fd: number; watcher: Watcher };
   try {
-    const { fd, watcher } = await openAsync(s, opts.signal);
-    return new Connection(fd, s.path.canonical, watcher);
+    opened = await openAsync(s, opts.signal);
   } catch (e) {
-    if (notRunning(e)) throw notRunningError(s, e as CsError);
-    throw e;
+    if (!notRunning(e)) throw e;
+    const start = loadStart();
+    if (!start.mayStart(s)) throw notRunningError(s, e as CsError);
+    opened = await start.openStarting(s, opts.signal);
   }
+  return new Connection(opened.fd, s.path.canonical, opened.watcher);
 }
 
 /** Create the service `path` and accept its connections. */

@@ -64,14 +64,19 @@ function bindUnix(md: MountDir, nonBlocking: boolean): number {
   }
 }
 
+/** Bind the service's socket in place of a stale one; the caller holds the X-cs.mnt lock. */
+export function bindService(md: MountDir, nonBlocking: boolean): number {
+  clearStale(md);
+  return bindUnix(md, nonBlocking);
+}
+
 /** Create the listening stream of a service; the caller owns the returned fd. */
 export function createListener(s: Service, nonBlocking: boolean): number {
   const md = s.md;
   createMountDir(md);
   const lock = lockSync(md);
   try {
-    clearStale(md);
-    const fd = bindUnix(md, nonBlocking);
+    const fd = bindService(md, nonBlocking);
     recordPid(md, process.pid);
     remember(fd, md.path, md);
     return fd;

@@ -6,6 +6,7 @@ import { connectUnix, tryReadGreeting } from './handshake';
 import { trySendRecord } from './record';
 import { runAsync, runSync } from './wait';
 import type { Service } from './resolve';
+import type * as Start from '../launch/start';
 
 /** Nobody is listening: the one condition auto-start may cure. */
 export function notRunning(e: unknown): boolean {
@@ -13,19 +14,24 @@ export function notRunning(e: unknown): boolean {
   return code === 'ENOENT' || code === 'ECONNREFUSED';
 }
 
+/** The auto-start code, loaded only when a service is not running: servers and clients of running services never pay for it. */
+export function loadStart(): typeof Start {
+  return require('../launch/start') as typeof Start;
+}
+
 export function notRunningError(s: Service, e: CsError): CsError {
   if (s.entry === null) e.message += ' (no server is running and no launch entry was found)';
   return e;
 }
 
-function connectChecked(s: Service, nonBlocking: boolean): number {
+/** Connect to the service's socket (the rendezvous is still to do); throws ENOENT/ECONNREFUSED when nobody listens. */
+export function connectService(s: Service, nonBlocking: boolean): number {
   checkMountDir(s.md);
   return connectUnix(s.md, nonBlocking);
 }
 
-/** Connect and greet synchronously; returns a blocking stream fd. */
-export function openSync(s: Service): number {
-  const fd = connectChecked(s, false);
+/** Do the client half of the rendezvous on a blocking connected fd; closes it on failure. */
+export function greetSync(s: Service, fd: number): number {
   try {
     const ms = handshakeTimeout();
     runSync(fd, 'r', ms, () => tryReadGreeting(fd, s.path.canonical), 'csopen', s.path.canonical);
@@ -37,9 +43,8 @@ export function openSync(s: Service): number {
   }
 }
 
-/** Connect and greet without blocking; returns a non-blocking fd and its watcher. */
-export async function openAsync(s: Service, signal?: AbortSignal): Promise<{ fd: number; watcher: Watcher }> {
-  const fd = connectChecked(s, true);
+/** The rendezvous on a non-blocking connected fd, without blocking; closes it on failure. */
+export async function greetAsync(s: Service, fd: number, signal?: AbortSignal): Promise<{ fd: number; watcher: Watcher }> {
   const watcher = new Watcher(fd);
   try {
     const opts = { signal, ms: handshakeTimeout(), what: 'open', path: s.path.canonical };
@@ -51,4 +56,14 @@ export async function openAsync(s: Service, signal?: AbortSignal): Promise<{ fd:
     close(fd);
     throw e;
   }
+}
+
+/** Connect and greet synchronously; returns a blocking stream fd. */
+export function openSync(s: Service): number {
+  return greetSync(s, connectService(s, false));
+}
+
+/** Connect and greet without blocking; returns a non-blocking fd and its watcher. */
+export async function openAsync(s: Service, signal?: AbortSignal): Promise<{ fd: number; watcher: Watcher }> {
+  return greetAsync(s, connectService(s, true), signal);
 }

@@ -1,0 +1,110 @@
+// How long a server lives: it retires after an idle period with nothing to do
+// (default 5 minutes, $CS_IDLE_MS, 0 = never), and it cleans up its namespace
+// records when the process exits or gets SIGTERM/SIGINT.
+
+/** The default idle period: five minutes, as the issue asks. */
+export const DEFAULT_IDLE_MS = 5 * 60 * 1000;
+
+/** The idle period in ms (0: never retire): the option, else $CS_IDLE_MS, else the default. */
+export function idlePeriod(option: number | undefined, slave: boolean): number {
+  if (slave) return 0;
+  if (option !== undefined) return option;
+  const env = Number(process.env.CS_IDLE_MS);
+  return process.env.CS_IDLE_MS && Number.isFinite(env) && env >= 0 ? env : DEFAULT_IDLE_MS;
+}
+
+/**
+ * Counts what keeps a server busy (connections, descriptors it holds for others)
+ * and calls `onIdle` once nothing has for `ms` in a row. The timer never keeps the
+ * process alive by itself.
+ */
+export class IdleTimer {
+  #busy = 0;
+  #timer: NodeJS.Timeout | null = null;
+  #stopped = false;
+
+  constructor(private readonly ms: number, private readonly onIdle: () => void) {
+    this.#arm();
+  }
+
+  /** Mark the server busy until the returned function is called (once is enough; more are ignored). */
+  hold(): () => void {
+    this.#busy++;
+    this.#disarm();
+    let held = true;
+    return () => {
+      if (!held) return;
+      held = false;
+      this.#busy--;
+      this.#arm();
+    };
+  }
+
+  /** Count the idle period from now again (when nothing holds the server). */
+  restart(): void {
+    this.#disarm();
+    this.#arm();
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    this.#disarm();
+  }
+
+  #arm(): void {
+    if (this.#stopped || this.ms <= 0 || this.#busy > 0 || this.#timer) return;
+    this.#timer = setTimeout(() => {
+      this.#timer = null;
+      this.onIdle();
+    }, this.ms);
+    this.#timer.unref();
+  }
+
+  #disarm(): void {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = null;
+  }
+}
+
+/** A live server as the process-end handlers see it. */
+export interface Ending {
+  /** SIGTERM or SIGINT arrived: stop and return true, or return false to keep serving. */
+  interrupt(signal: NodeJS.Signals): boolean;
+  /** The process is exiting: remove what must not outlive it (synchronously). */
+  exiting(): void;
+}
+
+const SIGNALS = ['SIGTERM', 'SIGINT'] as const;
+const live = new Set<Ending>();
+
+function onSignal(signal: NodeJS.Signals): void {
+  for (const e of [...live]) if (e.interrupt(signal)) live.delete(e);
+  if (live.size > 0) return;
+  uninstall();
+  // Die of the signal as if nobody had caught it, unless the program listens for it too.
+  if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
+}
+
+function onExit(): void {
+  for (const e of live) e.exiting();
+}
+
+function install(): void {
+  for (const s of SIGNALS) process.on(s, onSignal);
+  process.on('exit', onExit);
+}
+
+function uninstall(): void {
+  for (const s of SIGNALS) process.off(s, onSignal);
+  process.off('exit', onExit);
+}
+
+/** Run `e`'s handlers at process end until the returned function is called. */
+export function untilProcessEnd(e: Ending): () => void {
+  if (live.size === 0) install();
+  live.add(e);
+  return () => {
+    if (!live.delete(e)) return;
+    if (live.size === 0) uninstall();
+  };
+}

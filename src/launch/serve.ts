@@ -1,0 +1,136 @@
+// serve(): the idiomatic server loop. It takes the listening socket that cs
+// auto-start, systemd or a parent handed over (LISTEN_FDS), else creates the
+// service itself; gives each client to a callback as a Connection; retires after
+// an idle period; removes its S-cs.mnt/P-cs.mnt records on close, exit, SIGTERM and SIGINT.
+import { localUnixPath, setNonBlocking } from '../sys';
+import { recordedPid, recordPid, removeIfPresent, type MountDir } from '../namespace';
+import { listen } from '../stream/async';
+import type { Connection } from '../stream/connection';
+import { Listener } from '../stream/listener';
+import { remember } from '../stream/registry';
+import { resolveService, type Service } from '../stream/resolve';
+import { waitSync } from '../stream/wait';
+import { takeHandedListener } from './activation';
+import { IdleTimer, idlePeriod, untilProcessEnd } from './lifetime';
+
+export interface ServeOptions {
+  /** Milliseconds with no client and nothing held before the server retires; 0: never. Default $CS_IDLE_MS, else 5 minutes. */
+  idle?: number;
+  /** Never retire when idle, like the path's `slave` option. */
+  slave?: boolean;
+  /** Called on SIGTERM/SIGINT before the server closes; return false to keep serving instead. */
+  onSignal?: (signal: NodeJS.Signals) => boolean | void;
+}
+
+export type ConnectionHandler = (conn: Connection) => unknown;
+
+/** Write one line to the server's log (stderr, which is L-cs.mnt for a started server). */
+export function serverLog(path: string, text: string): void {
+  process.stderr.write(`${new Date().toISOString()} ${path}[${process.pid}]: ${text}\n`);
+}
+
+/** Remove the service's records if they are this process's: P-cs.mnt first, so a new server's are never touched. */
+function removeOwnRecords(md: MountDir): void {
+  if (recordedPid(md) !== process.pid) return;
+  removeIfPresent(md.pidLink);
+  removeIfPresent(md.socket);
+}
+
+/** True when `fd` is bound to the service's S-cs.mnt (directly, or through a directory fd for a long path). */
+function boundToService(fd: number, md: MountDir): boolean {
+  const name = localUnixPath(fd);
+  return name === md.socket || /^\/proc\/self\/fd\/\d+\/S-cs\.mnt$/.test(name);
+}
+
+function handedListener(s: Service, fd: number): Listener {
+  setNonBlocking(fd, true);
+  remember(fd, s.path.canonical, s.md);
+  // cs auto-start recorded this pid already; systemd or a hand-made hand-over did not
+  if (recordedPid(s.md) !== process.pid && boundToService(fd, s.md)) recordPid(s.md, process.pid);
+  return new Listener(fd, s.path.canonical, s.md);
+}
+
+/** A running service, as serve() returns it. */
+export class Server {
+  readonly #md: MountDir;
+  readonly #idle: IdleTimer;
+  readonly #forgetAtEnd: () => void;
+  #closed = false;
+  #resolveClosed!: () => void;
+  /** Resolves once the server stopped listening: idle, a signal, or close(). */
+  readonly closed = new Promise<void>((resolve) => (this.#resolveClosed = resolve));
+
+  /**
+   * @param listener the service's listening stream, owned from now on
+   * @param inherited true when the socket was handed over (LISTEN_FDS) rather than created here
+   */
+  constructor(s: Service, readonly listener: Listener, readonly inherited: boolean, onConnection: ConnectionHandler, opts: ServeOptions) {
+    this.#md = s.md;
+    this.#idle = new IdleTimer(idlePeriod(opts.idle, opts.slave === true || s.path.options.slave), () => this.#retire());
+    this.#forgetAtEnd = untilProcessEnd({
+      interrupt: (signal) => {
+        if (opts.onSignal?.(signal) === false) return false;
+        this.close();
+        return true;
+      },
+      exiting: () => removeOwnRecords(this.#md),
+    });
+    listener.on('clientError', (e: Error) => serverLog(this.path, e.message));
+    listener.on('connection', (conn: Connection) => this.#serve(conn, onConnection));
+  }
+
+  /** The canonical path of the service. */
+  get path(): string {
+    return this.listener.path;
+  }
+
+  /** Keep the server from retiring while something outlives its connections; call the result to let go. */
+  hold(): () => void {
+    return this.#idle.hold();
+  }
+
+  /** Stop listening and remove this server's records; connected clients stay until they close. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#idle.stop();
+    this.#forgetAtEnd();
+    removeOwnRecords(this.#md);
+    this.listener.close();
+    this.#resolveClosed();
+  }
+
+  #serve(conn: Connection, onConnection: ConnectionHandler): void {
+    conn.once('close', this.#idle.hold());
+    conn.on('error', (e: Error) => serverLog(this.path, e.message));
+    try {
+      const done = onConnection(conn);
+      if (done instanceof Promise) done.catch((e: Error) => conn.destroy(e));
+    } catch (e) {
+      conn.destroy(e as Error);
+    }
+  }
+
+  /**
+   * Idle: remove the records first, so new clients start a fresh server; a client
+   * that connected just before is still in the backlog and gets served, then the
+   * server retires at the next idle period.
+   */
+  #retire(): void {
+    removeOwnRecords(this.#md);
+    if (waitSync(this.listener.fd, 'r', 0)) this.#idle.restart();
+    else this.close();
+  }
+}
+
+/**
+ * Serve the service `path`: each client that completes the rendezvous is passed
+ * to `onConnection`. Uses the socket handed over by LISTEN_FDS when there is one
+ * for this service, else creates it. A handler that throws or rejects closes its connection.
+ */
+export async function serve(path: string, onConnection: ConnectionHandler, opts: ServeOptions = {}): Promise<Server> {
+  const s = resolveService(path, 'serve');
+  const fd = takeHandedListener(s.path.service!, s.path.canonical);
+  const listener = fd === null ? await listen(path) : handedListener(s, fd);
+  return new Server(s, listener, fd !== null, onConnection, opts);
+}

@@ -1,0 +1,65 @@
+// Starting a server process the cs way: detached in its own session, cwd the perm
+// directory, stdin /dev/null, stdout and stderr appended to a fresh L-cs.mnt,
+// `server <path>`. A cs server also gets its bound socket by systemd's socket
+// activation protocol: fd 3, LISTEN_FDS=1, LISTEN_PID=<its pid>, LISTEN_FDNAMES=<service>.
+import { spawn, type SpawnOptions } from 'node:child_process';
+import { closeSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { csError } from '../sys';
+import { formatPath, type CsPath } from '../path';
+import type { Service } from '../stream/resolve';
+import { csPathDirs, type LaunchEntry } from './entry';
+import { openFreshLog } from './log';
+
+/**
+ * LISTEN_PID must be the server's own pid, which exists only once the process does:
+ * a shell exports its own pid ($$) and execs the server in its place, keeping that pid.
+ */
+const EXEC_WITH_OWN_PID = 'LISTEN_PID=$$; export LISTEN_PID; exec "$0" "$@"';
+
+/** The path a server is started with: the service itself, without the client's `test`, `now` and `/#arg`. */
+export function serverPath(p: CsPath): string {
+  return formatPath({ ...p, options: { ...p.options, test: false, now: false }, arg: null });
+}
+
+/**
+ * The client's environment for its server, with the namespace root and $CS_PATH made
+ * absolute: the server runs in the perm directory and must compute the same mount
+ * directory. Any LISTEN_* of the client's own is dropped.
+ */
+function serverEnvironment(): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  if (env.CS_MOUNT_LOCAL) env.CS_MOUNT_LOCAL = resolve(env.CS_MOUNT_LOCAL);
+  if (env.CS_PATH) env.CS_PATH = csPathDirs().join(':');
+  delete env.LISTEN_PID;
+  delete env.LISTEN_FDS;
+  delete env.LISTEN_FDNAMES;
+  return env;
+}
+
+/** Options shared by every server start; `logFd` is L-cs.mnt, `extra` more descriptors from fd 3 on. */
+export function serverSpawnOptions(s: Service, logFd: number, extra: number[] = []): SpawnOptions {
+  return { cwd: s.md.dir, detached: true, env: serverEnvironment(), stdio: ['ignore', logFd, logFd, ...extra] };
+}
+
+function entryOf(s: Service): LaunchEntry {
+  if (!s.entry) throw csError('ENOENT', 'csopen', s.path.canonical, 'no launch entry');
+  return s.entry;
+}
+
+/** Spawn the server of `s` with `listenFd` handed over as fd 3; returns its pid. The caller keeps its own copy of listenFd. */
+export function spawnServer(s: Service, listenFd: number): number {
+  const entry = entryOf(s);
+  const logFd = openFreshLog(s.md);
+  try {
+    const opts = serverSpawnOptions(s, logFd, [listenFd]);
+    opts.env = { ...opts.env, LISTEN_FDS: '1', LISTEN_FDNAMES: s.path.service! };
+    const child = spawn('/bin/sh', ['-c', EXEC_WITH_OWN_PID, entry.server, serverPath(s.path)], opts);
+    child.on('error', () => {}); // reported below through the missing pid
+    if (child.pid === undefined) throw csError('EAGAIN', 'spawn', s.path.canonical, `cannot start /bin/sh to run ${entry.server}`);
+    child.unref();
+    return child.pid;
+  } finally {
+    closeSync(logFd);
+  }
+}

@@ -1,0 +1,126 @@
+// Auto-start (SPEC 4). When nobody answers, a client takes the service's X-cs.mnt
+// lock and connects if a server came up meanwhile; otherwise it binds S-cs.mnt
+// itself, spawns the server with that socket, records P-cs.mnt, drops its copy of
+// the socket and the lock, and connects: the connection waits in the listen
+// backlog until the server accepts. No polling, and one server however many race.
+import { close, csError, type CsError, type Watcher } from '../sys';
+import { createMountDir, lock, lockSync, recordedPid, recordPid, removeIfPresent, type Lock } from '../namespace';
+import { CS_OPEN_TEST, handshakeTimeout } from '../stream/flags';
+import { bindService } from '../stream/listen';
+import { connectService, greetAsync, greetSync, notRunning } from '../stream/open';
+import type { Service } from '../stream/resolve';
+import { checkStartsHere } from './hosts';
+import { withLogTail } from './log';
+import { spawnServer } from './spawn';
+import { connectWhenListening, connectWhenListeningSync, runSvcAsync, runSvcSync, svcStarting } from './svc';
+
+/** What a client found or did while it held the lock. */
+type Step =
+  | { kind: 'connected'; fd: number }
+  | { kind: 'started'; pid: number }
+  | { kind: 'run-svc' }
+  | { kind: 'await-svc'; sign: Lock | null };
+
+/** The connection after the lock: the one made under it, or a new one to the server just started. */
+function connectAfter(s: Service, step: Step, nonBlocking: boolean): number {
+  return step.kind === 'connected' ? step.fd : connectService(s, nonBlocking);
+}
+
+/** True when `csopen` may start the service: it has a launch entry and neither `test` nor CS_OPEN_TEST forbids it. */
+export function mayStart(s: Service, flags = 0): boolean {
+  return s.entry !== null && !s.path.options.test && !(flags & CS_OPEN_TEST);
+}
+
+/** Bind the socket, spawn the server with it, record its pid; our copy of the socket is closed on return. */
+function launch(s: Service): number {
+  const fd = bindService(s.md, false);
+  try {
+    const pid = spawnServer(s, fd);
+    recordPid(s.md, pid);
+    return pid;
+  } catch (e) {
+    removeIfPresent(s.md.socket);
+    throw e;
+  } finally {
+    close(fd);
+  }
+}
+
+/** With X-cs.mnt held: connect to a server that answers, or start one. */
+function connectOrLaunch(s: Service, nonBlocking: boolean): Step {
+  try {
+    return { kind: 'connected', fd: connectService(s, nonBlocking) };
+  } catch (e) {
+    if (!notRunning(e)) throw e;
+  }
+  if (s.entry!.svc) return svcStarting(s.md) ? { kind: 'await-svc', sign: null } : { kind: 'run-svc' };
+  return { kind: 'started', pid: launch(s) };
+}
+
+/** Before the lock: may the service start here, and its directories exist. */
+function prepareStart(s: Service): void {
+  checkStartsHere(s.entry!, s.path.canonical);
+  createMountDir(s.md);
+}
+
+/** Forget the records of a server we started that died, unless another start replaced them. */
+function clearDeadStart(s: Service, pid: number): void {
+  const held = lockSync(s.md);
+  try {
+    if (recordedPid(s.md) !== pid) return;
+    removeIfPresent(s.md.pidLink);
+    removeIfPresent(s.md.socket);
+  } finally {
+    held.release();
+  }
+}
+
+/** Turn a failed connect or rendezvous after a start into an error quoting the server's log. */
+function startFailure(s: Service, e: unknown, step: Step): unknown {
+  const err = e as CsError;
+  const pid = step.kind === 'started' ? step.pid : recordedPid(s.md);
+  const server = pid === null ? 'the server' : `the server (pid ${pid})`;
+  const path = s.path.canonical;
+  if (err.code === 'ETIMEDOUT') return withLogTail(csError('ETIMEDOUT', 'csopen', path, `${server} did not accept within ${handshakeTimeout()} ms`), s.md);
+  if (err.code !== 'ECONNRESET' && !notRunning(err)) return err;
+  if (step.kind === 'started') clearDeadStart(s, step.pid);
+  return withLogTail(csError('ECONNRESET', 'csopen', path, `${server} exited before accepting`), s.md);
+}
+
+/** csopen's path when nobody answered: start the service (or wait for the start under way) and connect. */
+export function openStartingSync(s: Service): number {
+  prepareStart(s);
+  let step: Step;
+  const held = lockSync(s.md);
+  try {
+    step = connectOrLaunch(s, false);
+    if (step.kind === 'run-svc') step = { kind: 'await-svc', sign: runSvcSync(s) };
+  } finally {
+    held.release();
+  }
+  const svcFd = step.kind === 'await-svc' ? connectWhenListeningSync(s, step.sign) : null;
+  try {
+    return greetSync(s, svcFd ?? connectAfter(s, step, false));
+  } catch (e) {
+    throw startFailure(s, e, step);
+  }
+}
+
+/** open()'s path when nobody answered; like openStartingSync without blocking the event loop. */
+export async function openStarting(s: Service, signal?: AbortSignal): Promise<{ fd: number; watcher: Watcher }> {
+  prepareStart(s);
+  let step: Step;
+  const held = await lock(s.md);
+  try {
+    step = connectOrLaunch(s, true);
+    if (step.kind === 'run-svc') step = { kind: 'await-svc', sign: await runSvcAsync(s) };
+  } finally {
+    held.release();
+  }
+  const svcFd = step.kind === 'await-svc' ? await connectWhenListening(s, step.sign) : null;
+  try {
+    return await greetAsync(s, svcFd ?? connectAfter(s, step, true), signal);
+  } catch (e) {
+    throw startFailure(s, e, step);
+  }
+}
