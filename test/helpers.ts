@@ -121,7 +121,9 @@ export function secondUser(name = 'cstest'): number {
   return Number(spawnSync('id', ['-u', name], { encoding: 'utf8' }).stdout.trim());
 }
 
-/** Wait until `pred` holds, checking whenever `emitter`-free time passes: bounded by `ms`. */
+/** Wait for a started fixture to exit, at most `ms`. */
 export function waitExit(s: Started, ms = 10000): Promise<number | null> {
-  return Promise.race([s.exited, new Promise<number | null>((_, rej) => setTimeout(() => rej(new Error('child did not exit')), ms))]);
+  let timer: NodeJS.Timeout | undefined;
+  const limit = new Promise<never>((_, rej) => (timer = setTimeout(() => rej(new Error('child did not exit')), ms)));
+  return Promise.race([s.exited, limit]).finally(() => clearTimeout(timer));
 }

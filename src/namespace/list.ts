@@ -1,10 +1,10 @@
 // Reading the namespace back: every service directory under the root as a typed
 // record (what `cs -l/-m/-p/-s` print), and whether the server recorded for it still runs.
-import { lstatSync, readdirSync, readFileSync, type Stats } from 'node:fs';
+import { lstatSync, readdirSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import { parsePath, type Proto } from '../path';
 import { hostDirName, isThisHost } from './host';
-import { pidAlive, recordedPid } from './lock';
+import { recordedServer } from './lock';
 import { mountDir, mountRoot, type MountDir } from './mount';
 
 export interface ServiceEntry {
@@ -37,41 +37,6 @@ export interface ServiceEntry {
  * Qualifiers are kept as one text: `a-b` and `a/b` name the same directory.
  */
 const PERM = /^(?:(\d+))?-(?:(\d+)-(\d+)|(\d+)-|-(\d+)|-)(?:-([A-Za-z0-9_.+-]+))?#?$/u;
-
-const USER_HZ = 100;
-/** /proc/stat's boot time has whole seconds; allow that much (and clock steps) before calling a pid reused. */
-const START_SLACK_MS = 2000;
-
-/** When process `pid` started (ms since the epoch), or null when /proc does not say. */
-function processStart(pid: number): number | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // fields after the command name, which is in parentheses and may hold spaces
-    const ticks = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
-    const boot = /^btime (\d+)$/mu.exec(readFileSync('/proc/stat', 'utf8'));
-    if (!boot || !Number.isFinite(ticks)) return null;
-    return Number(boot[1]) * 1000 + (ticks * 1000) / USER_HZ;
-  } catch {
-    return null;
-  }
-}
-
-/**
- * The server P-cs.mnt records and whether it still runs. A process that started
- * after the record was written only reuses a dead server's pid: it is not alive.
- */
-export function recordedServer(md: MountDir): { pid: number | null; alive: boolean } {
-  const pid = recordedPid(md);
-  if (pid === null || !pidAlive(pid)) return { pid, alive: false };
-  let recorded: number;
-  try {
-    recorded = lstatSync(md.pidLink).mtimeMs;
-  } catch {
-    return { pid, alive: false };
-  }
-  const started = processStart(pid);
-  return { pid, alive: started === null || started <= recorded + START_SLACK_MS };
-}
 
 /** Names of the real directories (never links) in `dir`; none when it cannot be read. */
 function subdirs(dir: string): string[] {

@@ -1,6 +1,6 @@
 // The X-cs.mnt lock (flock) that serialises creating or starting a service, and
 // the P-cs.mnt record that tells whether the server that bound S-cs.mnt still lives.
-import { closeSync, constants as C, openSync, readlinkSync, symlinkSync, unlinkSync } from 'node:fs';
+import { closeSync, constants as C, lstatSync, openSync, readFileSync, readlinkSync, symlinkSync, unlinkSync } from 'node:fs';
 import { flock, flockAsync, LOCK_EX, LOCK_NB, LOCK_UN, type CsError } from '../sys';
 import type { MountDir } from './mount';
 
@@ -62,6 +62,41 @@ export function pidAlive(pid: number): boolean {
   } catch (e) {
     return (e as CsError).code === 'EPERM';
   }
+}
+
+const USER_HZ = 100;
+/** /proc/stat's boot time has whole seconds; allow that much (and clock steps) before calling a pid reused. */
+const START_SLACK_MS = 2000;
+
+/** When process `pid` started (ms since the epoch), or null when /proc does not say. */
+function processStart(pid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // fields after the command name, which is in parentheses and may hold spaces
+    const ticks = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
+    const boot = /^btime (\d+)$/mu.exec(readFileSync('/proc/stat', 'utf8'));
+    if (!boot || !Number.isFinite(ticks)) return null;
+    return Number(boot[1]) * 1000 + (ticks * 1000) / USER_HZ;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The server P-cs.mnt records and whether it still runs. A process that started
+ * after the record was written only reuses a dead server's pid: it is not alive.
+ */
+export function recordedServer(md: MountDir): { pid: number | null; alive: boolean } {
+  const pid = recordedPid(md);
+  if (pid === null || !pidAlive(pid)) return { pid, alive: false };
+  let recorded: number;
+  try {
+    recorded = lstatSync(md.pidLink).mtimeMs;
+  } catch {
+    return { pid, alive: false };
+  }
+  const started = processStart(pid);
+  return { pid, alive: started === null || started <= recorded + START_SLACK_MS };
 }
 
 /** Point P-cs.mnt at /proc/<pid>, replacing any older record. */

@@ -9,7 +9,7 @@ import {
 } from '../sys';
 import type { MountDir } from '../namespace';
 import type { CsId } from './flags';
-import { AGAIN } from './record';
+import { AGAIN, kernelId } from './record';
 
 const one = new Uint8Array(1);
 
@@ -29,6 +29,19 @@ export function admission(md: MountDir | undefined, id: CsId): number {
   if (md.uid !== null && id.uid !== md.uid) return EACCES;
   if (md.gid !== null && id.gid !== md.gid && !id.groups.includes(md.gid)) return EACCES;
   return 0;
+}
+
+/**
+ * Client: a `user` or `group` service must be served by that user or group. The
+ * kernel names whoever created the listening socket (for an auto-started server,
+ * the client that started it): a socket planted by anyone else is refused.
+ */
+export function checkServer(fd: number, md: MountDir): void {
+  if (md.uid === null && md.gid === null) return;
+  const server = kernelId(fd);
+  if (admission(md, server) !== 0) {
+    throw csError('EACCES', 'csopen', md.path, `the server runs as uid ${server.uid} gid ${server.gid}, not as the service's owner`);
+  }
 }
 
 /** Server: write the greeting byte (the socket is fresh, so one byte always fits). */

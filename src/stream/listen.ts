@@ -7,7 +7,7 @@ import {
   AF_UNIX, SOCK_STREAM, SOCK_NONBLOCK, type CsError,
 } from '../sys';
 import {
-  createMountDir, lockSync, pidAlive, recordPid, recordedPid, removeIfPresent, type MountDir,
+  createMountDir, lockSync, recordPid, recordedServer, removeIfPresent, type MountDir,
 } from '../namespace';
 import { handshakeTimeout, type CsId } from './flags';
 import { admission, connectUnix, writeGreeting } from './handshake';
@@ -26,8 +26,8 @@ function clearStale(md: MountDir): void {
   } catch {
     return;
   }
-  const pid = recordedPid(md);
-  if (pid !== null && pid !== process.pid && pidAlive(pid)) {
+  const { pid, alive } = recordedServer(md);
+  if (pid !== null && pid !== process.pid && alive) {
     throw csError('EADDRINUSE', 'csopen', md.path, `already served by pid ${pid}`);
   }
   // No live pid on record: the socket is stale unless something still answers on it.

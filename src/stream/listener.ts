@@ -106,8 +106,9 @@ export class Listener extends EventEmitter implements AsyncIterable<Connection> 
     this.#watcher.close();
     forget(this.fd);
     if (this.md && recordedPid(this.md) === process.pid) {
-      removeIfPresent(this.md.socket);
+      // the record first: once S-cs.mnt is gone a new server may bind and record itself
       removeIfPresent(this.md.pidLink);
+      removeIfPresent(this.md.socket);
     }
     close(this.fd);
     for (const c of this.#queue.splice(0)) c.destroy();

@@ -1,8 +1,8 @@
 // Client side of csopen: connect to a service's socket and do the rendezvous.
-import { close, Watcher, type CsError } from '../sys';
+import { close, csError, setNonBlocking, Watcher, type CsError } from '../sys';
 import { checkMountDir } from '../namespace';
 import { handshakeTimeout } from './flags';
-import { connectUnix, tryReadGreeting } from './handshake';
+import { checkServer, connectUnix, tryReadGreeting } from './handshake';
 import { trySendRecord } from './record';
 import { runAsync, runSync } from './wait';
 import type { Service } from './resolve';
@@ -19,9 +19,11 @@ export function loadStart(): typeof Start {
   return require('../launch/start') as typeof Start;
 }
 
+/** ENOENT for a service nobody serves (a stale socket included), saying why nothing was started. */
 export function notRunningError(s: Service, e: CsError): CsError {
-  if (s.entry === null) e.message += ' (no server is running and no launch entry was found)';
-  return e;
+  const what = e.code === 'ECONNREFUSED' ? 'a stale socket is there but no server answers' : 'no server is running';
+  const why = s.entry === null ? 'no launch entry was found' : 'starting it was not asked for (test)';
+  return csError('ENOENT', e.syscall, s.path.canonical, `${what} and ${why}`);
 }
 
 /** Connect to the service's socket (the rendezvous is still to do); throws ENOENT/ECONNREFUSED when nobody listens. */
@@ -30,12 +32,16 @@ export function connectService(s: Service, nonBlocking: boolean): number {
   return connectUnix(s.md, nonBlocking);
 }
 
-/** Do the client half of the rendezvous on a blocking connected fd; closes it on failure. */
+/** Do the client half of the rendezvous on a connected fd; returns it blocking, closes it on failure. */
 export function greetSync(s: Service, fd: number): number {
   try {
+    // non-blocking while it waits for the server, so the timeout holds
+    setNonBlocking(fd, true);
     const ms = handshakeTimeout();
     runSync(fd, 'r', ms, () => tryReadGreeting(fd, s.path.canonical), 'csopen', s.path.canonical);
+    checkServer(fd, s.md);
     runSync(fd, 'w', ms, () => trySendRecord(fd, [], s.path.canonical), 'csopen', s.path.canonical);
+    setNonBlocking(fd, false);
     return fd;
   } catch (e) {
     close(fd);
@@ -49,6 +55,7 @@ export async function greetAsync(s: Service, fd: number, signal?: AbortSignal): 
   try {
     const opts = { signal, ms: handshakeTimeout(), what: 'open', path: s.path.canonical };
     await runAsync(watcher, 'r', () => tryReadGreeting(fd, s.path.canonical), opts);
+    checkServer(fd, s.md);
     await runAsync(watcher, 'w', () => trySendRecord(fd, [], s.path.canonical), opts);
     return { fd, watcher };
   } catch (e) {
