@@ -216,6 +216,15 @@ describe('instances and access', () => {
     const byOwner = JSON.parse((await runFixture('stream-peer.js', [`${theirs}/user`, 'open'], { asUser: other })).stdout);
     expect(byOwner).toEqual({ ok: true, said: 'theirs' });
   });
+
+  test('a client of a user service refuses a server run by anyone else (a planted socket)', async () => {
+    if (!isRoot) return console.log('skipped: needs root to create a second user');
+    const other = secondUser();
+    const planted = name('planted');
+    await startFixture('stream-server.js', [`${planted}/user=${other}`, 'name', 'impostor']);
+    const r = JSON.parse((await runFixture('stream-peer.js', [`${planted}/user`, 'open'], { asUser: other })).stdout);
+    expect(r).toMatchObject({ ok: false, code: 'EACCES', message: expect.stringMatching(/runs as uid 0/) });
+  });
 });
 
 describe('stale sockets and long paths', () => {
