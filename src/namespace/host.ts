@@ -4,27 +4,29 @@ import { hostname, networkInterfaces } from 'node:os';
 /** libcs cuts host directory names at 14 bytes and uses the address instead. */
 const MAX_HOST_DIR = 14;
 
-let cached: { full: string; short: string; dir: string; addr: string } | null = null;
+let cached: { full: string; short: string; dir: string } | null = null;
 
 function names() {
   if (cached) return cached;
   const full = hostname().toLowerCase();
   const short = full.split('.')[0] || 'local';
-  let addr = '127.0.0.1';
-  for (const list of Object.values(networkInterfaces())) {
-    const v4 = list?.find((i) => i.family === 'IPv4' && !i.internal);
-    if (v4) {
-      addr = v4.address;
-      break;
-    }
-  }
   let dir = short;
   if (Buffer.byteLength(dir) > MAX_HOST_DIR) {
+    const addr = primaryAddress();
     const hex = '0x' + addr.split('.').map((o) => Number(o).toString(16).toUpperCase()).join('.');
     dir = addr.length <= MAX_HOST_DIR ? addr : hex;
   }
-  cached = { full, short, dir, addr };
+  cached = { full, short, dir };
   return cached;
+}
+
+/** This host's first non-loopback IPv4 address (asked only when a name is too long: it costs a netlink query). */
+function primaryAddress(): string {
+  for (const list of Object.values(networkInterfaces())) {
+    const v4 = list?.find((i) => i.family === 'IPv4' && !i.internal);
+    if (v4) return v4.address;
+  }
+  return '127.0.0.1';
 }
 
 /** The name used for this host under <root>/<proto>/. */
@@ -41,5 +43,5 @@ export function shortHostName(): string {
 export function isThisHost(host: string): boolean {
   const n = names();
   const h = host.toLowerCase();
-  return h === 'local' || h === 'localhost' || h === '127.0.0.1' || h === '[::1]' || h === n.full || h === n.short || h === n.dir || h === n.addr;
+  return h === 'local' || h === 'localhost' || h === '127.0.0.1' || h === '[::1]' || h === n.full || h === n.short || h === n.dir;
 }
