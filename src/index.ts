@@ -1,6 +1,7 @@
 // The public API of cs.
 export * from './stream';
 export * from './launch';
+export * from './net';
 export { parsePath, formatPath, type CsPath, type CsPathOptions, type Proto } from './path';
 export { csport, hashPort } from './port';
 export { mountRoot } from './namespace';

@@ -1,10 +1,10 @@
 // struct sockaddr layouts (AF_UNIX, AF_INET, AF_INET6) and the peer identity the
 // kernel keeps for a connected socket (SO_PEERCRED, SO_PEERGROUPS).
 import { isIPv4 } from 'node:net';
-import { csError } from './errors';
+import { csError, errnoError, type CsError } from './errors';
 import {
   AF_UNIX, AF_INET, AF_INET6, SOL_SOCKET, SO_PEERCRED, SO_PEERGROUPS,
-  getsockopt, getsockoptRaw, sockname,
+  getsockopt, getsockoptRaw, sockname, getaddrinfoRaw,
 } from './libc';
 
 /** sun_path holds 108 bytes including the terminating NUL. */
@@ -113,4 +113,32 @@ export function peerGroups(fd: number): number[] {
   const groups: number[] = [];
   for (let i = 0; i + 4 <= n; i += 4) groups.push(groupsBuf.readUInt32LE(i));
   return groups;
+}
+
+/** Node's codes and (libuv) errno values for getaddrinfo failures, as dns.lookup reports them. */
+const RESOLVER_ERRORS: Record<number, [code: string, errno: number, text: string]> = {
+  [-2]: ['ENOTFOUND', -3008, 'host not found'], // EAI_NONAME
+  [-5]: ['ENOTFOUND', -3008, 'host not found'], // EAI_NODATA
+  [-9]: ['ENOTFOUND', -3008, 'host not found'], // EAI_ADDRFAMILY
+  [-3]: ['EAI_AGAIN', -3001, 'temporary failure in name resolution'],
+  [-4]: ['EAI_FAIL', -3004, 'permanent failure in name resolution'],
+  [-10]: ['ENOMEM', -12, 'out of memory'],
+};
+
+/** The error dns.lookup would give for `host`: code ENOTFOUND (or EAI_AGAIN...), syscall getaddrinfo. */
+export function resolverError(status: number, host: string, path?: string, errno = 0): CsError {
+  const EAI_SYSTEM = -11;
+  if (status === EAI_SYSTEM) return errnoError(errno, 'getaddrinfo', path, `resolving host '${host}'`);
+  const [code, num, text] = RESOLVER_ERRORS[status] ?? ['ENOTFOUND', -3008, 'host not found'];
+  const err = csError(code, 'getaddrinfo', path, `unknown host '${host}'`);
+  err.errno = num;
+  err.message = err.message.replace(/^([A-Z_]+): [^,]*,/, `$1: ${text},`);
+  return Object.assign(err, { hostname: host });
+}
+
+/** The addresses of `host` from the system resolver (getaddrinfo), in its order, without repeats. */
+export function lookupHost(host: string, family: 0 | 4 | 6 = 0, path?: string): string[] {
+  const r = getaddrinfoRaw(host, family === 4 ? AF_INET : family === 6 ? AF_INET6 : 0);
+  if (!Array.isArray(r)) throw resolverError(r.status, host, path, r.errno);
+  return [...new Set(r.map((a) => decodeInet(a).address))];
 }

@@ -250,3 +250,57 @@ export function allocNative(size: number): { ptr: unknown; address: bigint; byte
   const ptr = koffi.alloc('uint8', size);
   return { ptr, address: koffi.address(ptr), bytes: new Uint8Array(koffi.view(ptr, size)) };
 }
+
+// Internet sockets: socket options, datagrams and the system resolver.
+export const SO_TYPE = 3;
+export const SO_ACCEPTCONN = 30;
+export const SO_DOMAIN = 39;
+export const IPPROTO_TCP = 6;
+export const TCP_NODELAY = 1;
+
+const inet = {
+  sendto: libc.func('long sendto(int, const void *buf, size_t, int, const void *addr, uint32_t len)'),
+  recvfrom: libc.func('long recvfrom(int, void *buf, size_t, int, void *addr, void *len)'),
+  getaddrinfo: libc.func('int getaddrinfo(const char *node, const char *service, const void *hints, _Out_ void **res)'),
+  freeaddrinfo: libc.func('void freeaddrinfo(void *res)'),
+};
+
+/** sendto(2) of one datagram; returns bytes sent or -errno. */
+export function sendtoRaw(fd: number, buf: Bytes, addr: Bytes): number {
+  const r = inet.sendto(fd, buf, buf.length, MSG_NOSIGNAL, addr, addr.length);
+  return r < 0 ? -koffi.errno() : r;
+}
+
+const fromLen = new Uint32Array(1);
+
+/** recvfrom(2) of one datagram into `buf`, the sender's sockaddr into `addr`; returns bytes or -errno. */
+export function recvfromRaw(fd: number, buf: Bytes, addr: Bytes): number {
+  fromLen[0] = addr.length;
+  const r = inet.recvfrom(fd, buf, buf.length, 0, addr, fromLen);
+  return r < 0 ? -koffi.errno() : r;
+}
+
+/**
+ * getaddrinfo(3) for `node` and address family (0 any, AF_INET, AF_INET6), stream
+ * sockets only so each address comes once. Returns the sockaddrs in the resolver's
+ * order, or the (negative) EAI_* status with the errno of an EAI_SYSTEM failure.
+ */
+export function getaddrinfoRaw(node: string, family: number): Buffer[] | { status: number; errno: number } {
+  const hints = Buffer.alloc(48); // struct addrinfo: ai_family at 4, ai_socktype at 8
+  hints.writeInt32LE(family, 4);
+  hints.writeInt32LE(SOCK_STREAM, 8);
+  const res: unknown[] = [null];
+  const status = inet.getaddrinfo(node, null, hints, res);
+  if (status !== 0) return { status, errno: koffi.errno() };
+  const out: Buffer[] = [];
+  try {
+    for (let ai = res[0]; ai; ai = koffi.decode(ai, 40, 'void *')) {
+      const len = koffi.decode(ai, 16, 'uint32') as number;
+      // copy: the view is freed with the list below
+      out.push(Buffer.from(new Uint8Array(koffi.view(koffi.decode(ai, 24, 'void *'), len))));
+    }
+  } finally {
+    inet.freeaddrinfo(res[0]);
+  }
+  return out;
+}

@@ -1,0 +1,142 @@
+// csopen for tcp and udp paths, client side. Clients connect to the service's
+// namespace record first, then to the host's addresses at the service's port
+// (SPEC 2), all within one deadline; `user`/`group` services then run the access
+// handshake (auth.ts). CS_OPEN_CREATE makes the server side (server.ts).
+import { close, setNonBlocking, Watcher, type CsError } from '../sys';
+import type { MountDir } from '../namespace';
+import type { CsPath } from '../path';
+import { CS_OPEN_CREATE, handshakeTimeout } from '../stream/flags';
+import { remember } from '../stream/registry';
+import { clientAuth, hasRules } from './auth';
+import { exchangeAsync, exchangeSync } from './exchange';
+import { resolveHost, resolveHostSync } from './hosts';
+import { peerId, type Endpoint, type NetId } from './identity';
+import { netPath } from './netpath';
+import { recordedEndpoint } from './record';
+import { pickShareHost } from './remote';
+import { netCreate } from './server';
+import { checkNetPath, isWildcard, netServiceDir, onHost, portOf, type NetPath } from './service';
+import { connectAsync, connectSync } from './socket';
+
+export interface NetOpenOptions {
+  /** Bound on connecting (each address tried shares it); default $CS_TIMEOUT_MS or 10 s. */
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+/** A connected non-blocking internet stream (async API): the caller owns fd and watcher. */
+export interface NetStream {
+  fd: number;
+  watcher: Watcher;
+  /** cspath of the stream: /dev/<proto>/<address>/<port> of the peer. */
+  path: string;
+  peer: NetId;
+}
+
+/** What a client works from: the path with its host chosen, its mount directory, its deadline. */
+interface Plan {
+  q: NetPath;
+  md: MountDir;
+  ms: number;
+  deadline: number;
+}
+
+function plan(p: NetPath, opts: NetOpenOptions): Plan {
+  const q = p.host === 'share' ? onHost(p, pickShareHost() ?? 'local') : p;
+  const ms = opts.timeoutMs ?? handshakeTimeout();
+  return { q, md: netServiceDir(q), ms, deadline: Date.now() + ms };
+}
+
+/**
+ * Where a client tries to reach the service: the recorded endpoint first (a server
+ * bound to every address is tried at each address of the host), then each address
+ * at the service's port.
+ */
+function targets({ q, md }: Plan, addresses: string[]): Endpoint[] {
+  const port = portOf(q);
+  const recorded = recordedEndpoint(q, md);
+  const all: Endpoint[] = [];
+  const add = (ep: Endpoint) => {
+    if (!all.some((e) => e.address === ep.address && e.port === ep.port)) all.push(ep);
+  };
+  if (recorded && isWildcard(recorded.address)) for (const address of addresses) add({ address, port: recorded.port });
+  else if (recorded) add(recorded);
+  for (const address of addresses) add({ address, port });
+  return all;
+}
+
+/** A failure that ends the search: time is up or the caller gave up. Others try the next endpoint. */
+function final(e: unknown): boolean {
+  return (e as Error).name === 'AbortError' || (e as CsError).code === 'ETIMEDOUT';
+}
+
+/** Try each endpoint in turn until one connects; throw the last failure. */
+function connectFirst<T>(eps: Endpoint[], attempt: (ep: Endpoint) => T): T {
+  let last: unknown;
+  for (const ep of eps) {
+    try {
+      return attempt(ep);
+    } catch (e) {
+      if (final(e)) throw e;
+      last = e;
+    }
+  }
+  throw last;
+}
+
+async function connectFirstAsync<T>(eps: Endpoint[], attempt: (ep: Endpoint) => Promise<T>): Promise<T> {
+  let last: unknown;
+  for (const ep of eps) {
+    try {
+      return await attempt(ep);
+    } catch (e) {
+      if (final(e)) throw e;
+      last = e;
+    }
+  }
+  throw last;
+}
+
+/**
+ * Open tcp/udp path `p`: a connected stream (blocking), or with CS_OPEN_CREATE the
+ * service's listening socket (tcp) or bound datagram socket (udp). The caller owns the fd.
+ */
+export function netOpen(p: CsPath, flags = 0, opts: NetOpenOptions = {}): number {
+  checkNetPath(p, 'csopen');
+  if (flags & CS_OPEN_CREATE) {
+    const fd = netCreate(p);
+    setNonBlocking(fd, false);
+    return fd;
+  }
+  const pl = plan(p, opts);
+  const { q } = pl;
+  const fd = connectFirst(targets(pl, resolveHostSync(q.host, q.canonical)), (ep) => connectSync(q.proto, ep, pl.deadline, pl.ms, q.canonical));
+  try {
+    if (hasRules(pl.md)) exchangeSync(clientAuth(fd, q.canonical), fd, handshakeTimeout(), 'csopen', q.canonical);
+    setNonBlocking(fd, false);
+    remember(fd, netPath(fd));
+    return fd;
+  } catch (e) {
+    close(fd);
+    throw e;
+  }
+}
+
+/** Connect to tcp/udp path `p` without blocking the event loop. */
+export async function netOpenAsync(p: CsPath, opts: NetOpenOptions = {}): Promise<NetStream> {
+  checkNetPath(p, 'open');
+  const pl = plan(p, opts);
+  const { q } = pl;
+  const eps = targets(pl, await resolveHost(q.host, q.canonical));
+  const { fd, watcher } = await connectFirstAsync(eps, (ep) => connectAsync(q.proto, ep, pl.deadline, pl.ms, opts.signal, q.canonical));
+  try {
+    if (hasRules(pl.md)) await exchangeAsync(clientAuth(fd, q.canonical), watcher, handshakeTimeout(), 'open', q.canonical, opts.signal);
+    const path = netPath(fd);
+    remember(fd, path);
+    return { fd, watcher, path, peer: peerId(fd, q.proto, true) };
+  } catch (e) {
+    watcher.close();
+    close(fd);
+    throw e;
+  }
+}
