@@ -40,13 +40,26 @@ export interface Started {
  * Run a fixture (node script) as a real process and wait for its first stdout
  * line, bounded by `ms`. `asUser` runs it under another uid (root only).
  */
-export function startFixture(script: string, args: string[] = [], opts: { env?: NodeJS.ProcessEnv; asUser?: number; ms?: number } = {}): Promise<Started> {
+export interface FixtureOptions {
+  env?: NodeJS.ProcessEnv;
+  /** Run under this uid (and the same gid), without supplementary groups: root only. */
+  asUser?: number;
+  ms?: number;
+}
+
+/** Spawn fixture `script` as a tracked child (killed by killFixtures). */
+function spawnFixture(script: string, args: string[], opts: FixtureOptions, stdin: 'pipe' | 'ignore'): ChildProcess {
   const argv = [join(FIXTURES, script), ...args];
   const [cmd, cmdArgs] = opts.asUser === undefined
     ? [process.execPath, argv]
     : ['setpriv', [`--reuid=${opts.asUser}`, `--regid=${opts.asUser}`, '--clear-groups', process.execPath, ...argv]];
-  const child = spawn(cmd, cmdArgs as string[], { env: { ...process.env, ...opts.env }, stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(cmd, cmdArgs, { env: { ...process.env, ...opts.env }, stdio: [stdin, 'pipe', 'pipe'] });
   children.add(child);
+  return child;
+}
+
+export function startFixture(script: string, args: string[] = [], opts: FixtureOptions = {}): Promise<Started> {
+  const child = spawnFixture(script, args, opts, 'pipe');
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => {
     children.delete(child);
     resolve(code);
@@ -79,13 +92,8 @@ export function startFixture(script: string, args: string[] = [], opts: { env?: 
 }
 
 /** Run a fixture to completion; returns its exit code and output. */
-export function runFixture(script: string, args: string[] = [], opts: { env?: NodeJS.ProcessEnv; asUser?: number; ms?: number } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const argv = [join(FIXTURES, script), ...args];
-  const [cmd, cmdArgs] = opts.asUser === undefined
-    ? [process.execPath, argv]
-    : ['setpriv', [`--reuid=${opts.asUser}`, `--regid=${opts.asUser}`, '--clear-groups', process.execPath, ...argv]];
-  const child = spawn(cmd, cmdArgs as string[], { env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.add(child);
+export function runFixture(script: string, args: string[] = [], opts: FixtureOptions = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawnFixture(script, args, opts, 'ignore');
   let stdout = '';
   let stderr = '';
   child.stdout!.on('data', (d) => (stdout += d));

@@ -36,17 +36,20 @@ function readAll(fd: number): string {
   }
 }
 
+/** One descriptor of each kind the server fixture uses: a file, a pipe, a socket, a memfd, a directory. */
+function fiveKinds() {
+  const work = mkdtempSync(join(tmpdir(), 'cs-fd-'));
+  const [pipeR, pipeW] = sys.pipe();
+  const [sockA, sockB] = sys.socketpair(sys.SOCK_STREAM);
+  return { work, file: openSync(join(work, 'file'), 'w+'), pipeR, pipeW, sockA, sockB, mfd: sys.memfd('test'), dir: openSync(work, 'r') };
+}
+
 describe('fd passing between two processes', () => {
   test('a file, a pipe end, a socket, a memfd and a directory arrive and work; the server sees our kernel identity', async () => {
     const path = name('fdtest');
     await startFixture('stream-server.js', [path, 'fdtest']);
     const before = openFds();
-    const work = mkdtempSync(join(tmpdir(), 'cs-fd-'));
-    const file = openSync(join(work, 'file'), 'w+');
-    const [pipeR, pipeW] = sys.pipe();
-    const [sockA, sockB] = sys.socketpair(sys.SOCK_STREAM);
-    const mfd = sys.memfd('test');
-    const dir = openSync(work, 'r');
+    const { work, file, pipeR, pipeW, sockA, sockB, mfd, dir } = fiveKinds();
 
     const fd = cs.csopen(path);
     expect(cs.cspath(fd)).toBe(path);
@@ -73,12 +76,7 @@ describe('fd passing between two processes', () => {
     const path = name('asyncfd');
     await startFixture('stream-server.js', [path, 'fdtest']);
     const before = openFds();
-    const work = mkdtempSync(join(tmpdir(), 'cs-fd-'));
-    const file = openSync(join(work, 'file'), 'w+');
-    const [pipeR, pipeW] = sys.pipe();
-    const [sockA, sockB] = sys.socketpair(sys.SOCK_STREAM);
-    const mfd = sys.memfd('test');
-    const dir = openSync(work, 'r');
+    const { work, file, pipeR, pipeW, sockA, sockB, mfd, dir } = fiveKinds();
     let ticks = 0;
     const ticker = setInterval(() => ticks++, 1);
 

@@ -17,19 +17,19 @@ function lookup(file: string, name: string): number | null {
   return null;
 }
 
-/** `spec` is '' (the current one), digits, or a name; `path` is for the error. */
-export function resolveUid(spec: string, path: string): number {
-  if (spec === '') return process.geteuid!();
+function resolveId(kind: 'user' | 'group', spec: string, path: string): number {
+  if (spec === '') return kind === 'user' ? process.geteuid!() : process.getegid!();
   if (/^\d+$/.test(spec)) return Number(spec);
-  const id = lookup('/etc/passwd', spec);
-  if (id === null) throw csError('EINVAL', 'csopen', path, `unknown user '${spec}'`);
+  const id = lookup(kind === 'user' ? '/etc/passwd' : '/etc/group', spec);
+  if (id === null) throw csError('EINVAL', 'csopen', path, `unknown ${kind} '${spec}'`);
   return id;
 }
 
+/** `spec` is '' (the current one), digits, or a name; `path` is for the error. */
+export function resolveUid(spec: string, path: string): number {
+  return resolveId('user', spec, path);
+}
+
 export function resolveGid(spec: string, path: string): number {
-  if (spec === '') return process.getegid!();
-  if (/^\d+$/.test(spec)) return Number(spec);
-  const id = lookup('/etc/group', spec);
-  if (id === null) throw csError('EINVAL', 'csopen', path, `unknown group '${spec}'`);
-  return id;
+  return resolveId('group', spec, path);
 }
