@@ -296,7 +296,7 @@ describe('one server program, three ways to run it', () => {
     child.stderr!.on('data', (d) => (stderr += d));
     const code = await new Promise((resolve) => child.once('exit', resolve));
     expect(code).toBe(1);
-    expect(stderr).toMatch(/fd 3 from LISTEN_FDS is not a listening AF_UNIX stream socket/);
+    expect(stderr).toMatch(/fd 3 from LISTEN_FDS is not a listening AF_UNIX or tcp socket/);
   });
 });
 
@@ -370,15 +370,15 @@ describe('hosts files', () => {
     const s = addService('hosts', { hosts: '# where it may run\nfar.example.com\nshare\nlocal\n' });
     const client = await runFixture('launch-client.js', [s.path, 'now']);
     expect(client.stdout).toBe('waiting\nok ping\n');
-    expect(client.stderr).toMatch(/skipping host 'far\.example\.com' listed in .*hosts: starting a service on another host is not supported yet/);
-    expect(client.stderr).toMatch(/skipping host 'share' .*not supported yet/);
+    expect(client.stderr).toMatch(/skipping host 'far\.example\.com' listed in .*hosts: an fdp service can start only on this host/);
+    expect(client.stderr).toMatch(/skipping host 'share' .*an fdp service can start only on this host/);
     expect(starts(s)).toHaveLength(1);
   });
 
   test('a hosts file that names only other hosts refuses to start here: EHOSTUNREACH', async () => {
     const s = addService('farhosts', { hosts: 'far.example.com\n' });
     const client = await runFixture('launch-client.js', [s.path, 'now']);
-    expect(client.stdout).toMatch(/^waiting\nerror EHOSTUNREACH .*no host in .*hosts can start the service here \(skipped: far\.example\.com\)\n$/);
+    expect(client.stdout).toMatch(/^waiting\nerror EHOSTUNREACH .*no host in .*hosts can start the service \(skipped: far\.example\.com\)\n$/);
     expect(starts(s)).toHaveLength(0);
   });
 });

@@ -4,7 +4,7 @@
 // and removed from the environment (as sd_listen_fds(1) does), so children never
 // take descriptors that were meant for their parent.
 import {
-  csError, fcntl, getsockopt, AF_UNIX, F_SETFD, FD_CLOEXEC, SOL_SOCKET, SO_ACCEPTCONN, SO_DOMAIN, type CsError,
+  csError, fcntl, getsockopt, AF_INET, AF_INET6, AF_UNIX, F_SETFD, FD_CLOEXEC, SOL_SOCKET, SO_ACCEPTCONN, SO_DOMAIN, type CsError,
 } from '../sys';
 
 const FIRST_FD = 3;
@@ -34,7 +34,10 @@ function intOption(fd: number, name: number): number {
   return optval.readInt32LE(0);
 }
 
-/** Check that `fd` is a listening AF_UNIX stream and make it close-on-exec, as sd_listen_fds does. */
+/** Socket families a cs service listens on: fdp (AF_UNIX) and tcp. */
+const SERVED_FAMILIES = [AF_UNIX, AF_INET, AF_INET6];
+
+/** Check that `fd` is a listening stream of a served family and make it close-on-exec, as sd_listen_fds does. */
 function adopt(fd: number, path: string): number {
   try {
     fcntl(fd, F_SETFD, FD_CLOEXEC);
@@ -43,11 +46,11 @@ function adopt(fd: number, path: string): number {
   }
   let listening = false;
   try {
-    listening = intOption(fd, SO_DOMAIN) === AF_UNIX && intOption(fd, SO_ACCEPTCONN) === 1;
+    listening = SERVED_FAMILIES.includes(intOption(fd, SO_DOMAIN)) && intOption(fd, SO_ACCEPTCONN) === 1;
   } catch {
     // not a socket at all
   }
-  if (!listening) throw csError('ENOTSOCK', 'serve', path, `fd ${fd} from LISTEN_FDS is not a listening AF_UNIX stream socket`);
+  if (!listening) throw csError('ENOTSOCK', 'serve', path, `fd ${fd} from LISTEN_FDS is not a listening AF_UNIX or tcp socket`);
   return fd;
 }
 

@@ -1,11 +1,21 @@
 // Where a service may start (SPEC 4): the `hosts` file of its launch entry lists
-// candidate hosts in order, first available wins. Only this host can start a
-// server for now; remote and `share` entries are skipped with a warning.
+// candidate hosts in order, first available wins. fdp services start only here;
+// tcp/udp services start here (`local`) or on another host through the remote shell
+// (net/remote.ts), and `share` (also what no hosts file means) is the live hosts,
+// least loaded first. Hosts that cannot be used are skipped with a warning.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { csError } from '../sys';
+import { csError, type CsError } from '../sys';
 import { isThisHost } from '../namespace';
+import { formatPath } from '../path';
+import { isLocalHost } from '../net/hosts';
+import { expandHosts, remoteStart, remoteStartSync } from '../net/remote';
+import { csport } from '../port';
+import { resolveService, type Service } from '../stream/resolve';
 import type { LaunchEntry } from './entry';
+
+/** Where to go on: `here` is the service to start on this host; `started` one another host started, to connect to. */
+export type Place = { here: Service } | { started: Service };
 
 /** The hosts file's entries ('#' starts a comment), or null when there is none. */
 function readHosts(file: string): string[] | null {
@@ -18,20 +28,71 @@ function readHosts(file: string): string[] | null {
   return text.split('\n').map((l) => l.replace(/#.*/, '').trim()).filter(Boolean);
 }
 
-/** Throw unless the entry lets the service start on this host; warn about each entry skipped on the way. */
-export function checkStartsHere(entry: LaunchEntry, path: string): void {
-  const file = join(entry.dir, 'hosts');
-  const hosts = readHosts(file);
-  // no hosts file means `share` then `local`: share is not implemented, so local
-  if (hosts === null) return;
+function hostsFileOf(entry: LaunchEntry): string {
+  return join(entry.dir, 'hosts');
+}
+
+/** Candidate hosts in order: 'local' for this host. fdp services have no other candidates; no hosts file means here. */
+function candidates(s: Service): string[] {
+  const lines = readHosts(hostsFileOf(s.entry!));
+  if (s.path.proto !== 'fdp') return expandHosts(lines).map((h) => (isLocalHost(h) ? 'local' : h));
+  return (lines ?? ['local']).map((h) => (h === 'local' || isThisHost(h) ? 'local' : h));
+}
+
+function skip(s: Service, host: string, why: string, skipped: string[]): void {
+  skipped.push(host);
+  process.emitWarning(`${s.path.canonical}: skipping host '${host}' listed in ${hostsFileOf(s.entry!)}: ${why}`, 'CsWarning', 'CS_HOST_SKIPPED');
+}
+
+function unreachable(s: Service, skipped: string[]): CsError {
+  return csError('EHOSTUNREACH', 'csopen', s.path.canonical, `no host in ${hostsFileOf(s.entry!)} can start the service (skipped: ${skipped.join(', ') || 'none listed'})`);
+}
+
+/** The service on this host: a path naming another host (or share) is started and reached here as `local`. */
+function onThisHost(s: Service): Service {
+  if (s.path.host !== null && isThisHost(s.path.host)) return s;
+  return resolveService(formatPath({ ...s.path, host: 'local' }));
+}
+
+/** The service `host` started: reached at the port its `cs` reported, else at the service's own port. */
+function startedOn(s: Service, host: string, port: number | null): Service {
+  const p = s.path;
+  const service = String(port ?? csport(p.proto as 'tcp' | 'udp', p.service!));
+  return resolveService(formatPath({ ...p, host, service }));
+}
+
+/** Pick where the service of `s` starts; another host is started on the way (blocking). */
+export function startPlaceSync(s: Service): Place {
   const skipped: string[] = [];
-  for (const host of hosts) {
-    if (host === 'local' || isThisHost(host)) return;
-    const why = host === 'share'
-      ? 'starting on the network file servers (share) is not supported yet'
-      : 'starting a service on another host is not supported yet';
-    skipped.push(host);
-    process.emitWarning(`${path}: skipping host '${host}' listed in ${file}: ${why}`, 'CsWarning', 'CS_HOST_SKIPPED');
+  for (const host of candidates(s)) {
+    if (host === 'local') return { here: onThisHost(s) };
+    if (s.path.proto === 'fdp') {
+      skip(s, host, 'an fdp service can start only on this host', skipped);
+      continue;
+    }
+    try {
+      return { started: startedOn(s, host, remoteStartSync(host, s.path)) };
+    } catch (e) {
+      skip(s, host, (e as Error).message, skipped);
+    }
   }
-  throw csError('EHOSTUNREACH', 'csopen', path, `no host in ${file} can start the service here (skipped: ${skipped.join(', ') || 'none listed'})`);
+  throw unreachable(s, skipped);
+}
+
+/** startPlaceSync without blocking the event loop. */
+export async function startPlace(s: Service): Promise<Place> {
+  const skipped: string[] = [];
+  for (const host of candidates(s)) {
+    if (host === 'local') return { here: onThisHost(s) };
+    if (s.path.proto === 'fdp') {
+      skip(s, host, 'an fdp service can start only on this host', skipped);
+      continue;
+    }
+    try {
+      return { started: startedOn(s, host, await remoteStart(host, s.path)) };
+    } catch (e) {
+      skip(s, host, (e as Error).message, skipped);
+    }
+  }
+  throw unreachable(s, skipped);
 }

@@ -1,12 +1,15 @@
-// serve(): the idiomatic server loop. It takes the listening socket that cs
-// auto-start, systemd or a parent handed over (LISTEN_FDS), else creates the
-// service itself; gives each client to a callback as a Connection; retires after
+// serve(): the idiomatic server loop, for fdp and tcp services. It takes the
+// listening socket that cs auto-start, systemd or a parent handed over (LISTEN_FDS),
+// else creates the service itself; gives each client to a callback as a Connection; retires after
 // an idle period; removes its S-cs.mnt/P-cs.mnt records on close, exit, SIGTERM and SIGINT.
-import { localUnixPath, setNonBlocking } from '../sys';
+import { localInet, localUnixPath, setNonBlocking } from '../sys';
 import { recordedPid, recordPid, removeIfPresent, type MountDir } from '../namespace';
 import { listen } from '../stream/async';
 import type { Connection } from '../stream/connection';
 import { Listener } from '../stream/listener';
+import { NetListener } from '../net/listener';
+import type { NetSocket } from '../net/socket-stream';
+import { writeRecord } from '../net/record';
 import { remember } from '../stream/registry';
 import { resolveService, type Service } from '../stream/resolve';
 import { waitSync } from '../stream/wait';
@@ -22,7 +25,9 @@ export interface ServeOptions {
   onSignal?: (signal: NodeJS.Signals) => boolean | void;
 }
 
+/** A tcp service's handler gets NetSockets (see the overloads of serve()). */
 export type ConnectionHandler = (conn: Connection) => unknown;
+export type NetConnectionHandler = (conn: NetSocket) => unknown;
 
 /** Write one line to the server's log (stderr, which is L-cs.mnt for a started server). */
 export function serverLog(path: string, text: string): void {
@@ -42,8 +47,13 @@ function boundToService(fd: number, md: MountDir): boolean {
   return name === md.socket || /^\/proc\/self\/fd\/\d+\/S-cs\.mnt$/.test(name);
 }
 
-function handedListener(s: Service, fd: number): Listener {
+function handedListener(s: Service, fd: number): Listener | NetListener {
   setNonBlocking(fd, true);
+  if (s.path.proto === 'tcp') {
+    // a hand-made or systemd hand-over: record where this server listens, as netCreate would
+    if (recordedPid(s.md) !== process.pid) writeRecord(s.md, 'tcp', localInet(fd));
+    return new NetListener(fd, s.md);
+  }
   remember(fd, s.path.canonical, s.md);
   // cs auto-start recorded this pid already; systemd or a hand-made hand-over did not
   if (recordedPid(s.md) !== process.pid && boundToService(fd, s.md)) recordPid(s.md, process.pid);
@@ -64,7 +74,7 @@ export class Server {
    * @param listener the service's listening stream, owned from now on
    * @param inherited true when the socket was handed over (LISTEN_FDS) rather than created here
    */
-  constructor(s: Service, readonly listener: Listener, readonly inherited: boolean, onConnection: ConnectionHandler, opts: ServeOptions) {
+  constructor(s: Service, readonly listener: Listener | NetListener, readonly inherited: boolean, onConnection: ConnectionHandler | NetConnectionHandler, opts: ServeOptions) {
     this.#md = s.md;
     this.#idle = new IdleTimer(idlePeriod(opts.idle, opts.slave === true || s.path.options.slave), () => this.#retire());
     this.#forgetAtEnd = untilProcessEnd({
@@ -76,7 +86,7 @@ export class Server {
       exiting: () => removeOwnRecords(this.#md),
     });
     listener.on('clientError', (e: Error) => serverLog(this.path, e.message));
-    listener.on('connection', (conn: Connection) => this.#serve(conn, onConnection));
+    listener.on('connection', (conn: Connection & NetSocket) => this.#serve(conn, onConnection));
   }
 
   /** The canonical path of the service. */
@@ -100,7 +110,7 @@ export class Server {
     this.#resolveClosed();
   }
 
-  #serve(conn: Connection, onConnection: ConnectionHandler): void {
+  #serve(conn: Connection & NetSocket, onConnection: ConnectionHandler | NetConnectionHandler): void {
     conn.once('close', this.#idle.hold());
     conn.on('error', (e: Error) => serverLog(this.path, e.message));
     try {
@@ -128,7 +138,9 @@ export class Server {
  * to `onConnection`. Uses the socket handed over by LISTEN_FDS when there is one
  * for this service, else creates it. A handler that throws or rejects closes its connection.
  */
-export async function serve(path: string, onConnection: ConnectionHandler, opts: ServeOptions = {}): Promise<Server> {
+export async function serve(path: `/dev/tcp/${string}`, onConnection: NetConnectionHandler, opts?: ServeOptions): Promise<Server>;
+export async function serve(path: string, onConnection: ConnectionHandler, opts?: ServeOptions): Promise<Server>;
+export async function serve(path: string, onConnection: ConnectionHandler | NetConnectionHandler, opts: ServeOptions = {}): Promise<Server> {
   const s = resolveService(path, 'serve');
   const fd = takeHandedListener(s.path.service!, s.path.canonical);
   const listener = fd === null ? await listen(path) : handedListener(s, fd);

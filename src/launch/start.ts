@@ -3,13 +3,15 @@
 // itself, spawns the server with that socket, records P-cs.mnt, drops its copy of
 // the socket and the lock, and connects: the connection waits in the listen
 // backlog until the server accepts. No polling, and one server however many race.
-import { close, csError, type CsError, type Watcher } from '../sys';
+import { close, csError, type CsError } from '../sys';
 import { createMountDir, lock, lockSync, recordedPid, recordPid, removeIfPresent, type Lock } from '../namespace';
 import { CS_OPEN_TEST, handshakeTimeout } from '../stream/flags';
 import { bindService } from '../stream/listen';
-import { connectService, greetAsync, greetSync, notRunning } from '../stream/open';
-import type { Service } from '../stream/resolve';
-import { checkStartsHere } from './hosts';
+import { bindNetService } from '../net/server';
+import { forget } from '../stream/registry';
+import { connectService, greetAsync, greetSync, notRunning, openAsync, openSync, type Opened } from '../stream/open';
+import { isNet, type Service } from '../stream/resolve';
+import { startPlace, startPlaceSync } from './hosts';
 import { withLogTail } from './log';
 import { spawnServer } from './spawn';
 import { connectWhenListening, connectWhenListeningSync, runSvcAsync, runSvcSync, svcStarting } from './svc';
@@ -33,7 +35,7 @@ export function mayStart(s: Service, flags = 0): boolean {
 
 /** Bind the socket, spawn the server with it, record its pid; our copy of the socket is closed on return. */
 function launch(s: Service): number {
-  const fd = bindService(s.md, false);
+  const fd = isNet(s) ? bindNetService(s.path, s.md) : bindService(s.md, false);
   try {
     const pid = spawnServer(s, fd);
     recordPid(s.md, pid);
@@ -42,6 +44,7 @@ function launch(s: Service): number {
     removeIfPresent(s.md.socket);
     throw e;
   } finally {
+    forget(fd);
     close(fd);
   }
 }
@@ -57,11 +60,6 @@ function connectOrLaunch(s: Service, nonBlocking: boolean): Step {
   return { kind: 'started', pid: launch(s) };
 }
 
-/** Before the lock: may the service start here, and its directories exist. */
-function prepareStart(s: Service): void {
-  checkStartsHere(s.entry!, s.path.canonical);
-  createMountDir(s.md);
-}
 
 /** Forget the records of a server we started that died, unless another start replaced them. */
 function clearDeadStart(s: Service, pid: number): void {
@@ -88,8 +86,11 @@ function startFailure(s: Service, e: unknown, step: Step): unknown {
 }
 
 /** csopen's path when nobody answered: start the service (or wait for the start under way) and connect. */
-export function openStartingSync(s: Service): number {
-  prepareStart(s);
+export function openStartingSync(asked: Service): number {
+  const place = startPlaceSync(asked);
+  if ('started' in place) return openSync(place.started);
+  const s = place.here;
+  createMountDir(s.md);
   let step: Step;
   const held = lockSync(s.md);
   try {
@@ -107,8 +108,11 @@ export function openStartingSync(s: Service): number {
 }
 
 /** open()'s path when nobody answered; like openStartingSync without blocking the event loop. */
-export async function openStarting(s: Service, signal?: AbortSignal): Promise<{ fd: number; watcher: Watcher }> {
-  prepareStart(s);
+export async function openStarting(asked: Service, signal?: AbortSignal): Promise<Opened> {
+  const place = await startPlace(asked);
+  if ('started' in place) return openAsync(place.started, signal);
+  const s = place.here;
+  createMountDir(s.md);
   let step: Step;
   const held = await lock(s.md);
   try {

@@ -20,8 +20,8 @@ function names() {
   return cached;
 }
 
-/** This host's first non-loopback IPv4 address (asked only when a name is too long: it costs a netlink query). */
-function primaryAddress(): string {
+/** This host's address for others to reach it: its first external IPv4 address, else loopback (a netlink query each call). */
+export function primaryAddress(): string {
   for (const list of Object.values(networkInterfaces())) {
     const v4 = list?.find((i) => i.family === 'IPv4' && !i.internal);
     if (v4) return v4.address;

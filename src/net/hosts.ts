@@ -9,6 +9,7 @@ import { isIP, isIPv4 } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { lookupHost, resolverError } from '../sys';
 import { isThisHost } from '../namespace';
+import { primaryAddress } from '../namespace/host';
 
 export const LOOPBACK = '127.0.0.1';
 const EAI_NONAME = -2;
@@ -38,12 +39,23 @@ export function addressHost(address: string): string {
 }
 
 /** This host's address for others to reach it: its first external IPv4 address, else loopback. */
-export function hostAddress(): string {
-  for (const list of Object.values(networkInterfaces())) {
-    const v4 = list?.find((i) => i.family === 'IPv4' && !i.internal);
-    if (v4) return v4.address;
+export const hostAddress = primaryAddress;
+
+/**
+ * True when `host` is this machine: by name, or because an address it resolves to
+ * is on one of this host's interfaces (hosts that share a name but not a network,
+ * like containers and network namespaces, are told apart so).
+ */
+export function isLocalHost(host: string): boolean {
+  if (isThisHost(host)) return true;
+  let addresses: string[];
+  try {
+    addresses = resolveHostSync(host);
+  } catch {
+    return false;
   }
-  return LOOPBACK;
+  const mine = Object.values(networkInterfaces()).flatMap((list) => (list ?? []).map((i) => canonicalAddress(i.address)));
+  return addresses.some((a) => mine.includes(a));
 }
 
 /** The hosts-file override, if any. */

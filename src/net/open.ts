@@ -97,6 +97,44 @@ async function connectFirstAsync<T>(eps: Endpoint[], attempt: (ep: Endpoint) => 
   throw last;
 }
 
+/** Connect to the first endpoint of `p` that answers, before any access handshake; a non-blocking fd. */
+export function netDialSync(p: CsPath, opts: NetOpenOptions = {}): number {
+  checkNetPath(p, 'csopen');
+  const pl = plan(p, opts);
+  const { q } = pl;
+  return connectFirst(targets(pl, resolveHostSync(q.host, q.canonical)), (ep) => connectSync(q.proto, ep, pl.deadline, pl.ms, q.canonical));
+}
+
+/** The client half of a `user`/`group` service's access handshake on dialled fd (blocking on return); closes it on failure. */
+export function netGreetSync(p: CsPath, fd: number): number {
+  try {
+    checkNetPath(p, 'csopen');
+    const md = netServiceDir(p);
+    if (hasRules(md)) exchangeSync(clientAuth(fd, p.canonical), fd, handshakeTimeout(), 'csopen', p.canonical);
+    setNonBlocking(fd, false);
+    remember(fd, netPath(fd));
+    return fd;
+  } catch (e) {
+    close(fd);
+    throw e;
+  }
+}
+
+/** The access handshake on dialled fd without blocking the event loop; closes fd and watcher on failure. */
+export async function netGreetAsync(p: CsPath, fd: number, watcher: Watcher, signal?: AbortSignal): Promise<NetStream> {
+  try {
+    checkNetPath(p, 'open');
+    if (hasRules(netServiceDir(p))) await exchangeAsync(clientAuth(fd, p.canonical), watcher, handshakeTimeout(), 'open', p.canonical, signal);
+    const path = netPath(fd);
+    remember(fd, path);
+    return { fd, watcher, path, peer: peerId(fd, p.proto, true) };
+  } catch (e) {
+    watcher.close();
+    close(fd);
+    throw e;
+  }
+}
+
 /**
  * Open tcp/udp path `p`: a connected stream (blocking), or with CS_OPEN_CREATE the
  * service's listening socket (tcp) or bound datagram socket (udp). The caller owns the fd.
@@ -108,18 +146,8 @@ export function netOpen(p: CsPath, flags = 0, opts: NetOpenOptions = {}): number
     setNonBlocking(fd, false);
     return fd;
   }
-  const pl = plan(p, opts);
-  const { q } = pl;
-  const fd = connectFirst(targets(pl, resolveHostSync(q.host, q.canonical)), (ep) => connectSync(q.proto, ep, pl.deadline, pl.ms, q.canonical));
-  try {
-    if (hasRules(pl.md)) exchangeSync(clientAuth(fd, q.canonical), fd, handshakeTimeout(), 'csopen', q.canonical);
-    setNonBlocking(fd, false);
-    remember(fd, netPath(fd));
-    return fd;
-  } catch (e) {
-    close(fd);
-    throw e;
-  }
+  const q = plan(p, opts).q;
+  return netGreetSync(q, netDialSync(q, opts));
 }
 
 /** Connect to tcp/udp path `p` without blocking the event loop. */
@@ -129,14 +157,5 @@ export async function netOpenAsync(p: CsPath, opts: NetOpenOptions = {}): Promis
   const { q } = pl;
   const eps = targets(pl, await resolveHost(q.host, q.canonical));
   const { fd, watcher } = await connectFirstAsync(eps, (ep) => connectAsync(q.proto, ep, pl.deadline, pl.ms, opts.signal, q.canonical));
-  try {
-    if (hasRules(pl.md)) await exchangeAsync(clientAuth(fd, q.canonical), watcher, handshakeTimeout(), 'open', q.canonical, opts.signal);
-    const path = netPath(fd);
-    remember(fd, path);
-    return { fd, watcher, path, peer: peerId(fd, q.proto, true) };
-  } catch (e) {
-    watcher.close();
-    close(fd);
-    throw e;
-  }
+  return netGreetAsync(q, fd, watcher, opts.signal);
 }

@@ -12,6 +12,8 @@ export class NetSocket extends Socket {
   readonly path: string;
   /** The peer's identity as the kernel (and, for `user`/`group` services, the handshake) established it. */
   readonly peer: NetId;
+  /** The stream's descriptor, owned by Node's socket (dup it to keep it past destroy()). */
+  readonly fd: number;
 
   /** Takes ownership of the stream: its watcher is closed and Node's socket owns the fd. */
   constructor(s: NetStream) {
@@ -19,6 +21,7 @@ export class NetSocket extends Socket {
     super({ fd: s.fd, readable: true, writable: true, allowHalfOpen: true });
     this.path = s.path;
     this.peer = s.peer;
+    this.fd = s.fd;
   }
 }
 

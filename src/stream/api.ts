@@ -7,7 +7,8 @@ import { acceptSync, createListener } from './listen';
 import { loadStart, notRunning, notRunningError, openSync } from './open';
 import { trySendRecord, tryRecvRecord } from './record';
 import { forget, lookup, remember } from './registry';
-import { resolveService } from './resolve';
+import { isNet, isNetPath, resolveService } from './resolve';
+import { isInetSocket, netAccept } from '../net';
 import { runSync } from './wait';
 
 const SO_ACCEPTCONN = 30;
@@ -28,7 +29,8 @@ function checkFd(fd: unknown, syscall: string): asserts fd is number {
  * Open a connection to the service `path` (blocking), starting its server from its
  * launch entry when none answers (not with the `test` option or CS_OPEN_TEST); with
  * CS_OPEN_CREATE, create the service's listening stream instead. Returns the stream's
- * fd, which the caller owns.
+ * fd, which the caller owns. tcp/udp paths (SPEC 2) give a tcp stream or a connected
+ * udp socket, and with CS_OPEN_CREATE a tcp listener or a bound udp socket.
  */
 export function csopen(path: string, flags = 0): number {
   const s = resolveService(path);
@@ -42,8 +44,18 @@ export function csopen(path: string, flags = 0): number {
     if (!start.mayStart(s, flags)) throw notRunningError(s, e as CsError);
     fd = start.openStartingSync(s);
   }
-  remember(fd, s.path.canonical);
+  if (!isNet(s)) remember(fd, s.path.canonical); // tcp/udp streams are known by their peer's address
   return fd;
+}
+
+/** True for a tcp/udp descriptor, by what csopen recorded about it or else by asking the kernel. */
+function isNetFd(fd: number, path: string | undefined): boolean {
+  return path === undefined ? isInetSocket(fd) : isNetPath(path);
+}
+
+/** cssend/csrecv records carry descriptors, which only fdp (AF_UNIX) streams can pass. */
+function noRecords(syscall: string, fd: number, path: string | undefined): CsError {
+  return csError('EOPNOTSUPP', syscall, path, `fd ${fd} is a tcp/udp stream: descriptors pass only on fdp streams`);
 }
 
 /**
@@ -55,10 +67,12 @@ export function csrecv(fd: number, max = 1): { id: CsId; fds: number[] } {
   checkFd(fd, 'csrecv');
   const info = lookup(fd);
   const path = info?.path;
+  const net = isNetFd(fd, path);
   if (isListening(fd)) {
-    const r = acceptSync(fd, info?.md, path ?? `fd ${fd}`);
+    const r = net ? netAccept(fd) : acceptSync(fd, info?.md, path ?? `fd ${fd}`);
     return { id: r.id, fds: [r.fd] };
   }
+  if (net) throw noRecords('csrecv', fd, path);
   return runSync(fd, 'r', -1, () => tryRecvRecord(fd, max, path), 'csrecv', path);
 }
 
@@ -66,6 +80,7 @@ export function csrecv(fd: number, max = 1): { id: CsId; fds: number[] } {
 export function cssend(fd: number, fds: number[]): void {
   checkFd(fd, 'cssend');
   const path = lookup(fd)?.path;
+  if (isNetFd(fd, path)) throw noRecords('cssend', fd, path);
   runSync(fd, 'w', -1, () => trySendRecord(fd, fds, path), 'cssend', path);
 }
 

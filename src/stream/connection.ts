@@ -7,6 +7,7 @@ import {
 import type { CsId } from './flags';
 import { kernelId, trySendRecord, tryRecvRecord } from './record';
 import { forget, remember } from './registry';
+import { isNetPath } from './resolve';
 import { runAsync } from './wait';
 
 const READ_CHUNK = 64 * 1024;
@@ -32,6 +33,7 @@ export class Connection extends Duplex {
   }
 
   #signal(user?: AbortSignal): AbortSignal {
+    if (isNetPath(this.path)) throw csError('EOPNOTSUPP', 'csrecv', this.path, 'descriptors pass only on fdp streams');
     if (this.#fdClosed) throw csError('EBADF', 'csrecv', this.path, 'the connection is closed');
     return user ? AbortSignal.any([user, this.#closing.signal]) : this.#closing.signal;
   }

@@ -3,7 +3,7 @@
 // rendezvous and the kernel-checked access rules.
 import { chmodSync, closeSync, openSync, constants as C, lstatSync } from 'node:fs';
 import {
-  accept, bind, close, csError, listen, socket, unixAddr, UNIX_PATH_MAX,
+  accept, bind, close, csError, listen, setNonBlocking, socket, unixAddr, UNIX_PATH_MAX,
   AF_UNIX, SOCK_STREAM, SOCK_NONBLOCK, type CsError,
 } from '../sys';
 import {
@@ -14,7 +14,8 @@ import { admission, connectUnix, writeGreeting } from './handshake';
 import { AGAIN, kernelId, tryRecvRecord } from './record';
 import { runSync } from './wait';
 import { remember } from './registry';
-import type { Service } from './resolve';
+import { netCreate } from '../net/server';
+import { isNet, type Service } from './resolve';
 
 /** Listen backlog: room for many clients that race to start the same service. */
 export const BACKLOG = 128;
@@ -72,6 +73,11 @@ export function bindService(md: MountDir, nonBlocking: boolean): number {
 
 /** Create the listening stream of a service; the caller owns the returned fd. */
 export function createListener(s: Service, nonBlocking: boolean): number {
+  if (isNet(s)) {
+    const fd = netCreate(s.path);
+    setNonBlocking(fd, nonBlocking);
+    return fd;
+  }
   const md = s.md;
   createMountDir(md);
   const lock = lockSync(md);

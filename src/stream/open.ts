@@ -5,7 +5,8 @@ import { handshakeTimeout } from './flags';
 import { checkServer, connectUnix, tryReadGreeting } from './handshake';
 import { trySendRecord } from './record';
 import { runAsync, runSync } from './wait';
-import type { Service } from './resolve';
+import { netDialSync, netGreetAsync, netGreetSync, netOpen, netOpenAsync, type NetStream } from '../net/open';
+import { isNet, type Service } from './resolve';
 import type * as Start from '../launch/start';
 
 /** Nobody is listening: the one condition auto-start may cure. */
@@ -21,19 +22,22 @@ export function loadStart(): typeof Start {
 
 /** ENOENT for a service nobody serves (a stale socket included), saying why nothing was started. */
 export function notRunningError(s: Service, e: CsError): CsError {
-  const what = e.code === 'ECONNREFUSED' ? 'a stale socket is there but no server answers' : 'no server is running';
+  const what = isNet(s) ? 'nothing answers at its port' : e.code === 'ECONNREFUSED' ? 'a stale socket is there but no server answers' : 'no server is running';
   const why = s.entry === null ? 'no launch entry was found' : 'starting it was not asked for (test)';
   return csError('ENOENT', e.syscall, s.path.canonical, `${what} and ${why}`);
 }
 
 /** Connect to the service's socket (the rendezvous is still to do); throws ENOENT/ECONNREFUSED when nobody listens. */
 export function connectService(s: Service, nonBlocking: boolean): number {
+  // tcp/udp connect to a server on this host here (auto-start): quick, so done blocking
+  if (isNet(s)) return netDialSync(s.path);
   checkMountDir(s.md);
   return connectUnix(s.md, nonBlocking);
 }
 
 /** Do the client half of the rendezvous on a connected fd; returns it blocking, closes it on failure. */
 export function greetSync(s: Service, fd: number): number {
+  if (isNet(s)) return netGreetSync(s.path, fd);
   try {
     // non-blocking while it waits for the server, so the timeout holds
     setNonBlocking(fd, true);
@@ -49,9 +53,13 @@ export function greetSync(s: Service, fd: number): number {
   }
 }
 
+/** A stream the async API opened: fdp streams have no path or peer yet (Connection finds them). */
+export type Opened = { fd: number; watcher: Watcher } | NetStream;
+
 /** The rendezvous on a non-blocking connected fd, without blocking; closes it on failure. */
-export async function greetAsync(s: Service, fd: number, signal?: AbortSignal): Promise<{ fd: number; watcher: Watcher }> {
+export async function greetAsync(s: Service, fd: number, signal?: AbortSignal): Promise<Opened> {
   const watcher = new Watcher(fd);
+  if (isNet(s)) return netGreetAsync(s.path, fd, watcher, signal);
   try {
     const opts = { signal, ms: handshakeTimeout(), what: 'open', path: s.path.canonical };
     await runAsync(watcher, 'r', () => tryReadGreeting(fd, s.path.canonical), opts);
@@ -67,10 +75,12 @@ export async function greetAsync(s: Service, fd: number, signal?: AbortSignal): 
 
 /** Connect and greet synchronously; returns a blocking stream fd. */
 export function openSync(s: Service): number {
+  if (isNet(s)) return netOpen(s.path);
   return greetSync(s, connectService(s, false));
 }
 
 /** Connect and greet without blocking; returns a non-blocking fd and its watcher. */
-export async function openAsync(s: Service, signal?: AbortSignal): Promise<{ fd: number; watcher: Watcher }> {
+export async function openAsync(s: Service, signal?: AbortSignal): Promise<Opened> {
+  if (isNet(s)) return netOpenAsync(s.path, { signal });
   return greetAsync(s, connectService(s, true), signal);
 }

@@ -3,6 +3,8 @@
 import { parsePath, type CsPath } from '../path';
 import { mountDir, type MountDir } from '../namespace';
 import { findLaunchEntry, type LaunchEntry } from '../launch/entry';
+import { netServerDir } from '../net/server';
+import { checkNetPath } from '../net/service';
 import { csError } from '../sys';
 
 export interface Service {
@@ -11,10 +13,21 @@ export interface Service {
   entry: LaunchEntry | null;
 }
 
+/** True for tcp and udp services: streams without the fdp rendezvous and without descriptor passing. */
+export function isNet(s: Service): boolean {
+  return s.path.proto !== 'fdp';
+}
+
+/** True when a stream's cs path names a tcp or udp stream. */
+export function isNetPath(path: string): boolean {
+  return path.startsWith('/dev/tcp/') || path.startsWith('/dev/udp/');
+}
+
 export function resolveService(path: string, syscall = 'csopen'): Service {
   const p = parsePath(path);
   if (p.service === null) throw csError('EISDIR', syscall, p.canonical, 'the path names a directory, not a service');
-  if (p.proto !== 'fdp') throw csError('EPROTONOSUPPORT', syscall, p.canonical, `${p.proto} streams are not supported yet`);
   const entry = findLaunchEntry(p.proto, p.service);
-  return { path: p, md: mountDir(p, entry ? entry.uid : null), entry };
+  if (p.proto === 'fdp') return { path: p, md: mountDir(p, entry ? entry.uid : null), entry };
+  checkNetPath(p, syscall);
+  return { path: p, md: netServerDir(p), entry };
 }
