@@ -9,9 +9,8 @@ import {
 import { createMountDir, isThisHost, lockSync, type MountDir } from '../namespace';
 import { lookupServicesFile } from '../port';
 import type { CsPath } from '../path';
-import { handshakeTimeout } from '../stream/flags';
+import { BACKLOG, handshakeTimeout } from '../stream/flags';
 import { lookup, remember } from '../stream/registry';
-import { BACKLOG } from '../stream/listen';
 import { hasRules, serverAuth, type Rules } from './auth';
 import { exchangeAsync, exchangeSync } from './exchange';
 import { literalAddress, resolveHostSync } from './hosts';

@@ -26,3 +26,6 @@ export function handshakeTimeout(): number {
   const v = Number(process.env.CS_TIMEOUT_MS);
   return Number.isFinite(v) && v > 0 ? v : 10_000;
 }
+
+/** Listen backlog: room for many clients that race to start the same service. */
+export const BACKLOG = 128;

@@ -52,11 +52,11 @@ export function writeGreeting(fd: number, code: number, path: string): void {
 }
 
 /**
- * Connect a fresh AF_UNIX socket to the service's S-cs.mnt, through the
- * directory's /proc/self/fd entry when the path is longer than sun_path allows.
- * Returns the fd; throws ENOENT/ECONNREFUSED (nobody listening) or other errors.
+ * Run `use` on a fresh AF_UNIX socket and the path to reach S-cs.mnt by: the path
+ * itself, or the directory's /proc/self/fd entry when the path is longer than
+ * sun_path allows. Returns the socket; closes it if `use` throws.
  */
-export function connectUnix(md: MountDir, nonBlocking: boolean): number {
+export function withServiceSocket(md: MountDir, nonBlocking: boolean, use: (fd: number, target: string) => void): number {
   const fd = socket(AF_UNIX, SOCK_STREAM | (nonBlocking ? SOCK_NONBLOCK : 0));
   let dirFd = -1;
   try {
@@ -65,16 +65,30 @@ export function connectUnix(md: MountDir, nonBlocking: boolean): number {
       dirFd = openSync(md.dir, C.O_RDONLY | C.O_DIRECTORY | C.O_NOFOLLOW);
       target = `/proc/self/fd/${dirFd}/S-cs.mnt`;
     }
-    // A non-blocking AF_UNIX connect never stays in progress: it completes or fails at once
-    // (EAGAIN only when the backlog is full, reported as such).
-    if (!connect(fd, unixAddr(target), md.path)) throw csError('EAGAIN', 'connect', md.path, 'the server backlog is full');
+    use(fd, target);
     return fd;
   } catch (e) {
     close(fd);
+    throw e;
+  } finally {
+    if (dirFd >= 0) closeSync(dirFd);
+  }
+}
+
+/**
+ * Connect a fresh AF_UNIX socket to the service's S-cs.mnt. Returns the fd;
+ * throws ENOENT/ECONNREFUSED (nobody listening) or other errors.
+ */
+export function connectUnix(md: MountDir, nonBlocking: boolean): number {
+  try {
+    return withServiceSocket(md, nonBlocking, (fd, target) => {
+      // A non-blocking AF_UNIX connect never stays in progress: it completes or fails at once
+      // (EAGAIN only when the backlog is full, reported as such).
+      if (!connect(fd, unixAddr(target), md.path)) throw csError('EAGAIN', 'connect', md.path, 'the server backlog is full');
+    });
+  } catch (e) {
     const err = e as CsError;
     if (err.code === 'ENOENT' && !existsSync(md.dir)) err.message += ` (no directory ${md.dir})`;
     throw err;
-  } finally {
-    if (dirFd >= 0) closeSync(dirFd);
   }
 }

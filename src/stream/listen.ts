@@ -1,24 +1,18 @@
 // Server side: create a service's listening socket in the namespace (taking over
 // a stale one only when its server is dead) and accept connections with the
 // rendezvous and the kernel-checked access rules.
-import { chmodSync, closeSync, openSync, constants as C, lstatSync } from 'node:fs';
-import {
-  accept, bind, close, csError, listen, setNonBlocking, socket, unixAddr, UNIX_PATH_MAX,
-  AF_UNIX, SOCK_STREAM, SOCK_NONBLOCK, type CsError,
-} from '../sys';
+import { chmodSync, lstatSync } from 'node:fs';
+import { accept, bind, close, csError, listen, setNonBlocking, unixAddr, type CsError } from '../sys';
 import {
   createMountDir, lockSync, recordPid, recordedServer, removeIfPresent, type MountDir,
 } from '../namespace';
-import { handshakeTimeout, type CsId } from './flags';
-import { admission, connectUnix, writeGreeting } from './handshake';
+import { BACKLOG, handshakeTimeout, type CsId } from './flags';
+import { admission, connectUnix, withServiceSocket, writeGreeting } from './handshake';
 import { AGAIN, kernelId, tryRecvRecord } from './record';
 import { runSync } from './wait';
 import { remember } from './registry';
 import { netCreate } from '../net/server';
 import { isNet, type Service } from './resolve';
-
-/** Listen backlog: room for many clients that race to start the same service. */
-export const BACKLOG = 128;
 
 /** Throw EADDRINUSE when a live server holds the socket; remove a stale one. */
 function clearStale(md: MountDir): void {
@@ -45,24 +39,11 @@ function clearStale(md: MountDir): void {
 
 /** Bind S-cs.mnt (through the directory's fd when the path is too long) and listen. */
 function bindUnix(md: MountDir, nonBlocking: boolean): number {
-  const fd = socket(AF_UNIX, SOCK_STREAM | (nonBlocking ? SOCK_NONBLOCK : 0));
-  let dirFd = -1;
-  try {
-    let target = md.socket;
-    if (Buffer.byteLength(target) > UNIX_PATH_MAX) {
-      dirFd = openSync(md.dir, C.O_RDONLY | C.O_DIRECTORY | C.O_NOFOLLOW);
-      target = `/proc/self/fd/${dirFd}/S-cs.mnt`;
-    }
+  return withServiceSocket(md, nonBlocking, (fd, target) => {
     bind(fd, unixAddr(target), md.path);
     chmodSync(target, 0o777); // access is decided by the perm directory and the server, as in libcs
     listen(fd, BACKLOG, md.path);
-    return fd;
-  } catch (e) {
-    close(fd);
-    throw e;
-  } finally {
-    if (dirFd >= 0) closeSync(dirFd);
-  }
+  });
 }
 
 /** Bind the service's socket in place of a stale one; the caller holds the X-cs.mnt lock. */
