@@ -87,8 +87,13 @@ export class Watcher {
     const writers = failed || ev.writable ? this.writers : [];
     if (readers.length) this.readers = [];
     if (writers.length) this.writers = [];
-    this.update();
-    for (const cb of readers) cb();
-    for (const cb of writers) cb();
+    // Update interest after the callbacks: most re-arm at once, and leaving the
+    // handle started spares libuv an epoll_ctl pair per wake-up.
+    try {
+      for (const cb of readers) cb();
+      for (const cb of writers) cb();
+    } finally {
+      this.update();
+    }
   };
 }
