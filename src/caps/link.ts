@@ -1,0 +1,287 @@
+// One CAPS connection: frames out in batches (one sendmsg, SCM_RIGHTS carrying the
+// batch's descriptors) and frames in, each header claiming its descriptors from a FIFO.
+import { constants } from 'node:os';
+import {
+  closeAll, close, csError, errnoError, recvFds, sendFds, EAGAIN, MAX_MSG_DATA, Watcher, type CsError,
+} from '../sys';
+import { CAPS_MAXFDS } from './constants';
+import { HEADER_SIZE, readHeader, writeHeader, type Header } from './frame';
+
+export interface LinkHandler {
+  /**
+   * A checked frame arrived. `payload` and `fds` become the handler's when it returns;
+   * throwing closes the link (and the descriptors) with that error.
+   */
+  onFrame(h: Header, payload: Buffer, fds: number[]): void;
+  /** The link closed: peer gone (err null), a failure, or close(). Called once. */
+  onClose(err: CsError | null): void;
+}
+
+/** Output this large is sent at once instead of at the end of the current task. */
+const FLUSH_NOW = 2048;
+/** Full reads per readiness event, so one busy peer cannot starve the others. */
+const MAX_READS = 32;
+const EMPTY = Buffer.alloc(0);
+
+const rx = Buffer.allocUnsafe(MAX_MSG_DATA);
+
+/** Links with queued output, flushed together once the current task is done. */
+const dirty = new Set<Link>();
+let flushScheduled = false;
+
+function flushDirty(): void {
+  flushScheduled = false;
+  const links = [...dirty];
+  dirty.clear();
+  for (const l of links) l.flush();
+}
+
+export class ProtocolError extends Error {}
+
+/** A protocol violation by the peer: closes the link with EPROTO. */
+export function violation(detail: string): ProtocolError {
+  return new ProtocolError(detail);
+}
+
+/**
+ * Linux hands over a sendmsg's descriptors with its first byte and never reads past
+ * them in one recvmsg, so a frame's descriptors arrive no later than its header:
+ * the receiver queues what arrives and each header takes its count from the front.
+ */
+export class Link {
+  #out = Buffer.allocUnsafe(4096);
+  #head = 0;
+  #tail = 0;
+  /** Descriptors of queued frames (owned), by the offset of their frame in #out. */
+  #marks: { at: number; fds: number[] }[] = [];
+  #fifo: number[] = [];
+  #h: Header = { length: 0, type: 0, nfds: 0, arg: 0, id: 0 };
+  #hdr = Buffer.allocUnsafe(HEADER_SIZE);
+  #hdrHave = 0;
+  /** The frame whose payload is still arriving. */
+  #cur: { h: Header; payload: Buffer; have: number; fds: number[] } | null = null;
+  #closed = false;
+  #reading = false;
+  #readArmed = false;
+  #writeArmed = false;
+  #closeWhenFlushed = false;
+
+  /** Takes ownership of `fd` (connected, non-blocking) and its watcher. */
+  constructor(readonly fd: number, readonly watcher: Watcher, readonly path: string, private readonly handler: LinkHandler) {}
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Output waits to be sent. */
+  get pending(): boolean {
+    return this.#tail > this.#head;
+  }
+
+  /** Queue one frame; `fds` become the link's (closed once sent). */
+  send(type: number, id: number, arg = 0, payload: Uint8Array = EMPTY, fds: number[] = []): void {
+    if (this.#closed || this.#closeWhenFlushed) return closeAll(fds);
+    const size = HEADER_SIZE + payload.length;
+    this.#reserve(size);
+    const at = this.#tail;
+    writeHeader(this.#out, at, payload.length, type, fds.length, arg, id);
+    this.#out.set(payload, at + HEADER_SIZE);
+    this.#tail += size;
+    if (fds.length > 0) this.#marks.push({ at, fds });
+    if (this.#tail - this.#head >= FLUSH_NOW) {
+      this.flush();
+    } else {
+      dirty.add(this);
+      if (!flushScheduled) {
+        flushScheduled = true;
+        setImmediate(flushDirty);
+      }
+    }
+  }
+
+  #reserve(size: number): void {
+    if (this.#tail + size <= this.#out.length) return;
+    const live = this.#tail - this.#head;
+    const next = live + size <= this.#out.length ? this.#out : Buffer.allocUnsafe(Math.max(2 * this.#out.length, live + size));
+    this.#out.copy(next, 0, this.#head, this.#tail);
+    for (const m of this.#marks) m.at -= this.#head;
+    this.#out = next;
+    this.#head = 0;
+    this.#tail = live;
+  }
+
+  /** Send what is queued without blocking; true when nothing is left. */
+  flush(): boolean {
+    dirty.delete(this);
+    while (!this.#closed && this.#head < this.#tail) {
+      let end = Math.min(this.#tail, this.#head + MAX_MSG_DATA);
+      const fds: number[] = [];
+      let k = 0;
+      for (; k < this.#marks.length && this.#marks[k]!.at < end; k++) {
+        const m = this.#marks[k]!;
+        if (fds.length + m.fds.length > CAPS_MAXFDS) {
+          end = m.at; // that frame starts the next batch
+          break;
+        }
+        for (const fd of m.fds) fds.push(fd);
+      }
+      const n = sendFds(this.fd, this.#out.subarray(this.#head, end), fds);
+      if (n === -EAGAIN) {
+        this.#armWrite();
+        return false;
+      }
+      if (n < 0) {
+        this.#peerGone(errnoError(-n, 'sendmsg', this.path));
+        return false;
+      }
+      // the kernel duplicated the descriptors into the message: ours can go
+      for (let i = 0; i < k; i++) closeAll(this.#marks[i]!.fds);
+      this.#marks.splice(0, k);
+      this.#head += n;
+    }
+    if (this.#closed) return false;
+    this.#head = this.#tail = 0;
+    if (this.#out.length > 4 * MAX_MSG_DATA) this.#out = Buffer.allocUnsafe(4096);
+    if (this.#closeWhenFlushed) this.close();
+    return true;
+  }
+
+  #armWrite(): void {
+    if (this.#writeArmed || this.#closed) return;
+    this.#writeArmed = true;
+    this.watcher.onWritable(() => {
+      this.#writeArmed = false;
+      this.flush();
+    });
+  }
+
+  /** Keep reading from the event loop while `on` (the port has someone to deliver to). */
+  watchReads(on: boolean): void {
+    this.#reading = on;
+    if (on) this.#armRead();
+    else if (this.#readArmed) {
+      this.#readArmed = false;
+      this.watcher.cancel(this.#onReadable);
+    }
+  }
+
+  #armRead(): void {
+    if (this.#readArmed || !this.#reading || this.#closed) return;
+    this.#readArmed = true;
+    this.watcher.onReadable(this.#onReadable);
+  }
+
+  #onReadable = (): void => {
+    this.#readArmed = false;
+    this.readAvailable();
+    this.#armRead();
+  };
+
+  /** Read and dispatch whatever has arrived, without blocking. */
+  readAvailable(): void {
+    for (let i = 0; i < MAX_READS && !this.#closed; i++) {
+      const r = recvFds(this.fd, rx, CAPS_MAXFDS);
+      if (r.n === -EAGAIN) return;
+      for (const fd of r.fds) this.#fifo.push(fd);
+      if (r.truncated) return this.close(csError('EPROTO', 'recvmsg', this.path, 'the peer sent more descriptors than a frame may carry'));
+      if (r.n < 0) return this.close(-r.n === constants.errno.ECONNRESET ? null : errnoError(-r.n, 'recvmsg', this.path));
+      if (r.n === 0) return this.close(null);
+      this.#parse(r.n);
+      // a short read most likely emptied the socket: readiness says if not, sparing a recvmsg that finds nothing
+      if (r.n < rx.length) return;
+    }
+  }
+
+  #parse(n: number): void {
+    let off = 0;
+    while (off < n && !this.#closed) {
+      const cur = this.#cur;
+      if (cur) {
+        const take = Math.min(cur.h.length - cur.have, n - off);
+        rx.copy(cur.payload, cur.have, off, off + take);
+        cur.have += take;
+        off += take;
+        if (cur.have === cur.h.length) {
+          this.#cur = null;
+          this.#deliver(cur.h, cur.payload, cur.fds);
+        }
+        continue;
+      }
+      let problem: string | null;
+      if (this.#hdrHave === 0 && n - off >= HEADER_SIZE) {
+        problem = readHeader(rx, off, this.#h);
+        off += HEADER_SIZE;
+      } else {
+        const take = Math.min(HEADER_SIZE - this.#hdrHave, n - off);
+        rx.copy(this.#hdr, this.#hdrHave, off, off + take);
+        this.#hdrHave += take;
+        off += take;
+        if (this.#hdrHave < HEADER_SIZE) break;
+        this.#hdrHave = 0;
+        problem = readHeader(this.#hdr, 0, this.#h);
+      }
+      const h = this.#h;
+      if (problem === null && h.nfds > this.#fifo.length) problem = `a frame announces ${h.nfds} descriptors but ${this.#fifo.length} arrived`;
+      if (problem !== null) return this.close(csError('EPROTO', 'recvmsg', this.path, problem));
+      const fds = h.nfds === 0 ? [] : this.#fifo.splice(0, h.nfds);
+      if (h.length === 0) {
+        this.#deliver(h, EMPTY, fds);
+      } else if (n - off >= h.length) {
+        const payload = Buffer.from(rx.subarray(off, off + h.length));
+        off += h.length;
+        this.#deliver(h, payload, fds);
+      } else {
+        const payload = Buffer.allocUnsafe(h.length);
+        rx.copy(payload, 0, off, n);
+        this.#cur = { h: { ...h }, payload, have: n - off, fds };
+        off = n;
+      }
+    }
+    // a peer that sends descriptors no frame claims is hoarding ours
+    if (this.#fifo.length > CAPS_MAXFDS) this.close(csError('EPROTO', 'recvmsg', this.path, `${this.#fifo.length} descriptors arrived without frames`));
+  }
+
+  #deliver(h: Header, payload: Buffer, fds: number[]): void {
+    try {
+      this.handler.onFrame(h, payload, fds);
+    } catch (e) {
+      closeAll(fds);
+      const err = e instanceof ProtocolError ? csError('EPROTO', 'recvmsg', this.path, e.message) : (e as CsError);
+      this.close(err);
+    }
+  }
+
+  /** The peer stopped reading: surface what it sent before it went, then close. */
+  #peerGone(err: CsError): void {
+    this.#dropOutput();
+    this.readAvailable();
+    const code = err.code;
+    this.close(code === 'EPIPE' || code === 'ECONNRESET' ? null : err);
+  }
+
+  #dropOutput(): void {
+    for (const m of this.#marks) closeAll(m.fds);
+    this.#marks = [];
+    this.#head = this.#tail = 0;
+    dirty.delete(this);
+  }
+
+  /** Close once the queued output is sent (or at once if the peer is gone). */
+  closeWhenFlushed(): void {
+    this.#closeWhenFlushed = true;
+    this.flush();
+  }
+
+  close(err: CsError | null = null): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#dropOutput();
+    this.watcher.close();
+    close(this.fd);
+    closeAll(this.#fifo);
+    this.#fifo = [];
+    if (this.#cur) closeAll(this.#cur.fds);
+    this.#cur = null;
+    this.handler.onClose(err);
+  }
+}

@@ -1,0 +1,203 @@
+// What service and client ports share: the queue get/wait read from, the
+// too-big-stays-queued rule, waiters for the event loop, and the per-process
+// table that names ports by small integers.
+import { csError, POLLIN, POLLOUT } from '../sys';
+import type { CapsCred, CapsMsgid } from './constants';
+import { keyPath, typeError, type CapsKey } from './key';
+import { MsgQueue, type Queued } from './queue';
+
+/** A descriptor to poll(2) and what to do when it is ready. */
+export interface PollTarget {
+  fd: number;
+  events: number;
+  ready(revents: number): void;
+}
+
+/** poll(2) events for a link: always readable, writable while output waits. */
+export function linkEvents(pending: boolean): number {
+  return pending ? POLLIN | POLLOUT : POLLIN;
+}
+
+interface Waiter {
+  resolve(): void;
+  reject(e: Error): void;
+}
+
+export abstract class Port {
+  protected readonly queue = new MsgQueue<Queued>();
+  #waiters: Waiter[] = [];
+  #subscribers = new Set<() => void>();
+  #holds = 0;
+  #closed = false;
+  readonly path: string;
+
+  constructor(readonly id: number, readonly key: CapsKey) {
+    this.path = keyPath(key);
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** The descriptors that can bring this port messages, for poll(2). */
+  abstract pollTargets(): PollTarget[];
+  /** Send whatever output is queued, without blocking. */
+  abstract flush(): void;
+  /** caps_sys_setgen. */
+  abstract setgen(gen: bigint): void;
+  /** No message can come any more (a client whose service is gone). */
+  protected abstract get disconnected(): boolean;
+  /** Event-loop delivery is wanted (true) or no longer (false). */
+  protected abstract wantReads(on: boolean): void;
+  /** get/wait has reported this message's id. */
+  protected abstract peeked(m: Queued): void;
+  /** The message left the queue for its reader. */
+  protected abstract dequeued(m: Queued): void;
+
+  /**
+   * The next message into `buf` (caps_sys_get's core): its length, or null when none is
+   * queued. A message larger than `buf` stays queued; its length, id and creds are still reported.
+   */
+  take(buf: Uint8Array, msgid: CapsMsgid, cred: CapsCred | undefined): number | null {
+    const m = this.queue.first();
+    if (!m) return null;
+    msgid.c_id = m.id;
+    msgid.c_state = m.state;
+    if (cred) {
+      cred.pid = m.cred.pid;
+      cred.uid = m.cred.uid;
+      cred.euid = m.cred.euid;
+      cred.gid = m.cred.gid;
+      cred.groups = [...m.cred.groups];
+    }
+    this.peeked(m);
+    if (m.data.length > buf.length) {
+      msgid.fds = [];
+      return m.data.length;
+    }
+    this.queue.shift();
+    buf.set(m.data);
+    msgid.fds = m.fds;
+    this.dequeued(m);
+    return m.data.length;
+  }
+
+  /** The next message whatever its size (the async layer's take), or null. */
+  next(): Queued | null {
+    const m = this.queue.first();
+    if (!m) return null;
+    this.peeked(m);
+    this.queue.shift();
+    this.dequeued(m);
+    return m;
+  }
+
+  /** ENOTCONN once the queue is empty and nothing more can come. */
+  checkAlive(syscall: string): void {
+    if (this.disconnected && !this.queue.first()) throw csError('ENOTCONN', syscall, this.path, 'the service is gone');
+  }
+
+  /** A message is ready, or the port will never have one (so get would not say EWOULDBLOCK). */
+  protected ready(): boolean {
+    return this.queue.first() !== undefined || this.disconnected;
+  }
+
+  /** Resolve when ready() holds; rejects if the port is closed meanwhile. */
+  whenReady(signal?: AbortSignal): Promise<void> {
+    if (this.#closed) return Promise.reject(csError('EINVAL', 'capsWait', this.path, 'the port is closed'));
+    if (this.ready()) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const w: Waiter = {
+        resolve: () => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve();
+        },
+        reject: (e: Error) => {
+          signal?.removeEventListener('abort', onAbort);
+          reject(e);
+        },
+      };
+      const onAbort = () => {
+        this.#removeWaiter(w);
+        reject(signal!.reason);
+      };
+      if (signal?.aborted) return reject(signal.reason);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.#waiters.push(w);
+      this.hold(+1);
+    });
+  }
+
+  #removeWaiter(w: Waiter): void {
+    const i = this.#waiters.indexOf(w);
+    if (i < 0) return;
+    this.#waiters.splice(i, 1);
+    this.hold(-1);
+  }
+
+  /** Count someone who needs the event loop to read this port (a waiter, a pending abort). */
+  hold(delta: 1 | -1): void {
+    const before = this.#holds;
+    this.#holds += delta;
+    if (before === 0 || this.#holds === 0) this.wantReads(this.#holds > 0);
+  }
+
+  /**
+   * Call `fn` (synchronously, from the event loop) each time messages may be ready,
+   * until the returned function is called: the idiomatic layer's way to drain the
+   * queue without a promise per wake-up.
+   */
+  subscribe(fn: () => void): () => void {
+    this.#subscribers.add(fn);
+    this.hold(+1);
+    return () => {
+      if (this.#subscribers.delete(fn)) this.hold(-1);
+    };
+  }
+
+  /** Something arrived: wake the event-loop waiters if a message is now ready. */
+  protected notify(): void {
+    if (!this.ready()) return;
+    for (const fn of this.#subscribers) fn();
+    if (this.#waiters.length === 0) return;
+    const ws = this.#waiters;
+    this.#waiters = [];
+    for (const w of ws) {
+      this.hold(-1);
+      w.resolve();
+    }
+  }
+
+  /** Mark the port closed and fail its waiters; subclasses release their resources. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.queue.clear();
+    const ws = this.#waiters;
+    this.#waiters = [];
+    for (const w of ws) w.reject(csError('EINVAL', 'capsWait', this.path, 'the port was closed'));
+  }
+}
+
+const ports = new Map<number, Port>();
+
+/** Enter a port in the table under the lowest free number (from 1). */
+export function addPort<P extends Port>(make: (id: number) => P): P {
+  let id = 1;
+  while (ports.has(id)) id++;
+  const p = make(id);
+  ports.set(id, p);
+  return p;
+}
+
+export function removePort(p: Port): void {
+  if (ports.get(p.id) === p) ports.delete(p.id);
+}
+
+/** The open port numbered `id`; EINVAL when there is none (as the kernel answers). */
+export function getPort(id: unknown, syscall: string): Port {
+  if (typeof id !== 'number' || !Number.isInteger(id)) throw typeError('port', 'an integer', id);
+  const p = ports.get(id);
+  if (!p) throw csError('EINVAL', syscall, undefined, `no CAPS port ${id} in this process`);
+  return p;
+}

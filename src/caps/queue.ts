@@ -1,0 +1,66 @@
+// A port's queue of messages ready for get/wait, in arrival order. Entries leave
+// from the front, or from anywhere by clearing `queued` (an aborted request, a dead client).
+import { closeAll } from '../sys';
+import type { CapsCred } from './constants';
+
+export interface Queued {
+  /** The id get/wait report. */
+  id: bigint;
+  /** CAPMS_* */
+  state: number;
+  data: Buffer;
+  /** Owned by the port until the message is handed out. */
+  fds: number[];
+  cred: CapsCred;
+  /** Still waiting in the queue. */
+  queued: boolean;
+}
+
+const COMPACT_AT = 1024;
+
+export class MsgQueue<T extends Queued> {
+  #items: T[] = [];
+  #head = 0;
+
+  push(m: T): void {
+    m.queued = true;
+    this.#items.push(m);
+  }
+
+  /** The next message still queued, left in place. */
+  first(): T | undefined {
+    const items = this.#items;
+    while (this.#head < items.length && !items[this.#head]!.queued) this.#head++;
+    if (this.#head === items.length && this.#head > 0) {
+      this.#items = [];
+      this.#head = 0;
+    }
+    return this.#items[this.#head];
+  }
+
+  /** Remove and return the next message. */
+  shift(): T | undefined {
+    const m = this.first();
+    if (!m) return undefined;
+    m.queued = false;
+    this.#head++;
+    if (this.#head >= COMPACT_AT && this.#head * 2 >= this.#items.length) {
+      this.#items = this.#items.slice(this.#head);
+      this.#head = 0;
+    }
+    return m;
+  }
+
+  /** Take a message out wherever it is, closing its descriptors: nobody will read it. */
+  drop(m: T): void {
+    if (!m.queued) return;
+    m.queued = false;
+    closeAll(m.fds);
+    m.fds = [];
+  }
+
+  /** Drop everything (the port is closing). */
+  clear(): void {
+    for (let m = this.first(); m; m = this.first()) this.drop(m);
+  }
+}
