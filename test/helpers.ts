@@ -4,6 +4,8 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import * as cs from '../src';
+import * as sys from '../src/sys';
 
 export const FIXTURES = join(__dirname, 'fixtures');
 export const isRoot = process.geteuid?.() === 0;
@@ -134,4 +136,23 @@ export function waitExit(s: Started, ms = 10000): Promise<number | null> {
   let timer: NodeJS.Timeout | undefined;
   const limit = new Promise<never>((_, rej) => (timer = setTimeout(() => rej(new Error('child did not exit')), ms)));
   return Promise.race([s.exited, limit]).finally(() => clearTimeout(timer));
+}
+
+/** cs keeps one auth descriptor per process, made on first use: make it before counting fds. */
+export function makeAuthFd(): void {
+  const [a, b] = sys.socketpair(sys.SOCK_STREAM);
+  cs.cssend(a, []);
+  sys.close(a);
+  sys.close(b);
+}
+
+/** SIGKILL every pid in `pids` that is still there. */
+export function killPids(pids: number[]): void {
+  for (const pid of pids) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // gone already
+    }
+  }
 }

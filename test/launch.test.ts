@@ -11,7 +11,7 @@ import { mountDir, type MountDir } from '../src/namespace';
 import { parsePath } from '../src/path';
 import { findLaunchEntry } from '../src/launch/entry';
 import { idlePeriod, DEFAULT_IDLE_MS } from '../src/launch/lifetime';
-import { FIXTURES, freshRoot, killFixtures, openFds, removeRoot, runFixture, startFixture, type Started } from './helpers';
+import { FIXTURES, freshRoot, killFixtures, openFds, removeRoot, runFixture, startFixture, type Started, makeAuthFd, killPids } from './helpers';
 
 let root: string;
 let tree: string;
@@ -27,21 +27,11 @@ beforeEach(() => {
   process.env.CS_PATH = tree;
   delete process.env.CS_IDLE_MS;
   servers = [];
-  // cs keeps one auth descriptor per process (created on first use): open it before counting fds
-  const [a, b] = sys.socketpair(sys.SOCK_STREAM);
-  cs.cssend(a, []);
-  sys.close(a);
-  sys.close(b);
+  makeAuthFd();
 });
 
 afterEach(async () => {
-  for (const pid of servers) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // gone already
-    }
-  }
+  killPids(servers);
   await killFixtures();
   removeRoot(root);
   removeRoot(tree);

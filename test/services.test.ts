@@ -10,7 +10,7 @@ import * as sys from '../src/sys';
 import { mountDir, type MountDir } from '../src/namespace';
 import { parsePath } from '../src/path';
 import { findLaunchEntry } from '../src/launch/entry';
-import { freshRoot, isRoot, killFixtures, openFds, removeRoot, runFixture, secondUser, startFixture } from './helpers';
+import { freshRoot, isRoot, killFixtures, openFds, removeRoot, runFixture, secondUser, startFixture, makeAuthFd, killPids } from './helpers';
 
 const ROOT_DIR = join(__dirname, '..');
 let root: string;
@@ -23,21 +23,11 @@ beforeEach(() => {
   delete process.env.CS_PATH;
   delete process.env.CS_IDLE_MS;
   servers = [];
-  // cs keeps one auth descriptor per process (created on first use): open it before counting fds
-  const [a, b] = sys.socketpair(sys.SOCK_STREAM);
-  cs.cssend(a, []);
-  sys.close(a);
-  sys.close(b);
+  makeAuthFd();
 });
 
 afterEach(async () => {
-  for (const pid of servers) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // gone already
-    }
-  }
+  killPids(servers);
   await killFixtures();
   removeRoot(root);
   delete process.env.CS_PATH;

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as cs from '../src';
 import * as sys from '../src/sys';
-import { freshRoot, isRoot, killFixtures, openFds, removeRoot, runFixture, secondUser, startFixture } from './helpers';
+import { freshRoot, isRoot, killFixtures, openFds, removeRoot, runFixture, secondUser, startFixture, makeAuthFd } from './helpers';
 
 let root: string;
 let seq = 0;
@@ -13,11 +13,7 @@ const name = (what: string) => `/dev/fdp/local/${what}${process.pid}x${seq++}`;
 
 beforeEach(() => {
   root = freshRoot();
-  // cs keeps one auth descriptor per process (created on first use): open it before counting fds
-  const [a, b] = sys.socketpair(sys.SOCK_STREAM);
-  cs.cssend(a, []);
-  sys.close(a);
-  sys.close(b);
+  makeAuthFd();
 });
 afterEach(async () => {
   await killFixtures();
