@@ -1,11 +1,11 @@
 // Registering a key: the right to its uid and gid, CAPF_EXCL, and the listening
 // stream (the one auto-start handed over, a new one, or one taken from an older service).
-import { recordedPid, recordPid, removeIfPresent, type MountDir } from '../namespace';
+import { removeIfPresent, type MountDir } from '../namespace';
 import { takeHandedListener } from '../launch/activation';
+import { adoptListener } from '../launch/serve';
 import { createListener } from '../stream/listen';
-import { remember } from '../stream/registry';
 import { resolveService } from '../stream/resolve';
-import { csError, setNonBlocking, type CsError } from '../sys';
+import { csError, type CsError } from '../sys';
 import { checkRegistrationRights } from './access';
 import { CAPF_EXCL } from './constants';
 import { keyPath, type CapsKey } from './key';
@@ -31,12 +31,7 @@ export function registerService(key: CapsKey, flags: number, syscall: string): S
 function listenForKey(key: CapsKey, flags: number, syscall: string): { fd: number; md: MountDir } {
   const s = resolveService(keyPath(key), syscall);
   const handed = takeHandedListener(key.name, s.path.canonical);
-  if (handed !== null) {
-    setNonBlocking(handed, true);
-    remember(handed, s.path.canonical, s.md);
-    if (recordedPid(s.md) !== process.pid) recordPid(s.md, process.pid);
-    return { fd: handed, md: s.md };
-  }
+  if (handed !== null) return { fd: adoptListener(s, handed), md: s.md };
   try {
     return { fd: createListener(s, true), md: s.md };
   } catch (e) {

@@ -47,17 +47,26 @@ function boundToService(fd: number, md: MountDir): boolean {
   return name === md.socket || /^\/proc\/self\/fd\/\d+\/S-cs\.mnt$/.test(name);
 }
 
-function handedListener(s: Service, fd: number): Listener | NetListener {
+/**
+ * Take over a handed-over fdp listening socket of service `s`: non-blocking, known
+ * to cspath, and recorded as served by this process when it is bound to the service.
+ */
+export function adoptListener(s: Service, fd: number): number {
   setNonBlocking(fd, true);
+  remember(fd, s.path.canonical, s.md);
+  // cs auto-start recorded this pid already; systemd or a hand-made hand-over did not
+  if (recordedPid(s.md) !== process.pid && boundToService(fd, s.md)) recordPid(s.md, process.pid);
+  return fd;
+}
+
+function handedListener(s: Service, fd: number): Listener | NetListener {
   if (s.path.proto === 'tcp') {
+    setNonBlocking(fd, true);
     // a hand-made or systemd hand-over: record where this server listens, as netCreate would
     if (recordedPid(s.md) !== process.pid) writeRecord(s.md, 'tcp', localInet(fd));
     return new NetListener(fd, s.md);
   }
-  remember(fd, s.path.canonical, s.md);
-  // cs auto-start recorded this pid already; systemd or a hand-made hand-over did not
-  if (recordedPid(s.md) !== process.pid && boundToService(fd, s.md)) recordPid(s.md, process.pid);
-  return new Listener(fd, s.path.canonical, s.md);
+  return new Listener(adoptListener(s, fd), s.path.canonical, s.md);
 }
 
 /** A running service, as serve() returns it. */
