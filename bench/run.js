@@ -20,9 +20,10 @@ function fmt(v) {
   for (const name of cases) {
     const rows = await require(join(__dirname, `${name}.bench.js`)).run();
     for (const r of rows) {
-      // ratio > 1 means cs is better than the baseline, whichever way "better" points
-      const ratio = r.better === 'lower' ? r.baseline.value / r.value : r.value / r.baseline.value;
-      console.log(`${name}: ${r.name}: ${fmt(r.value)} ${r.unit} vs ${r.baseline.name}: ${fmt(r.baseline.value)} ${r.unit} -> ${ratio.toFixed(2)}x${r.target ? `  (target ${r.target})` : ''}`);
+      // cs over baseline, in the case's own unit: a time ratio for times, a rate ratio for rates
+      const ratio = r.value / r.baseline.value;
+      const of = r.better === 'lower' ? "the baseline's time" : "the baseline's rate";
+      console.log(`${name}: ${r.name}: ${fmt(r.value)} ${r.unit} vs ${r.baseline.name}: ${fmt(r.baseline.value)} ${r.unit} -> ${ratio.toFixed(2)}x ${of}${r.target ? `  (target ${r.target})` : ''}`);
     }
   }
 })().catch((e) => {

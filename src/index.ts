@@ -5,5 +5,7 @@ export * from './net';
 export * from './caps';
 export { parsePath, formatPath, type CsPath, type CsPathOptions, type Proto } from './path';
 export { csport, hashPort } from './port';
-export { mountRoot } from './namespace';
-export type { CsError } from './sys';
+export { mountRoot, listServices, recordedServer, type ServiceEntry } from './namespace';
+// Low level: one sendmsg/recvmsg with descriptors, for proxies that pass records through unread.
+export { sendFds, recvFds, closeAll, MAX_FDS_PER_MSG, type Received, type CsError } from './sys';
+export { RECORD_SIZE } from './stream/record';

@@ -1,12 +1,11 @@
 // The echo service (`server <path>`, by default /dev/fdp/local/echo): every byte a
 // client sends comes back, and every cssend record comes back as a record with the
 // same descriptors, so it serves byte and descriptor round trips alike.
-import { csserve, type CsServer } from '../../src';
+import { constants } from 'node:os';
 // Passing bytes and descriptors through unchanged needs recvmsg(2) itself.
-import { closeAll, recvFds, sendFds, EAGAIN, MAX_FDS_PER_MSG } from '../../src/sys';
+import { closeAll, csserve, recvFds, sendFds, MAX_FDS_PER_MSG, RECORD_SIZE, type CsServer } from '../../src';
 
-/** A cssend record is one 32-byte id record carrying the descriptors (SPEC 5). */
-const RECORD_SIZE = 32;
+const { EAGAIN } = constants.errno;
 
 interface Chunk {
   data: Buffer;

@@ -1,8 +1,7 @@
 // ssd, the status daemon: notes this host's status (csnote) every $CS_STAT_FREQ
 // seconds on average, randomised so hosts do not update in step, and answers each
 // client of its path with the current status as one JSON line. It never retires.
-import { serve } from '../../src';
-import { csname, csnote, statFreq } from '../../src/net';
+import { csname, csnote, serve, statFreq } from '../../src';
 import { StatusSampler } from './sample';
 
 const path = process.argv[2] ?? '/dev/fdp/local/ssd';
