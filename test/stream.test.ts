@@ -292,6 +292,21 @@ describe('waiting', () => {
     sys.close(b);
   });
 
+  test('an AbortSignal ends a wait for a connection; the next client goes to the next accept', async () => {
+    const path = name('abortaccept');
+    const listener = await cs.listen(path);
+    const ac = new AbortController();
+    const wait = listener.accept({ signal: ac.signal });
+    ac.abort();
+    await expect(wait).rejects.toMatchObject({ name: 'AbortError' });
+    const client = await cs.open(path);
+    const server = (await listener.accept())!;
+    expect(server.peer.pid).toBe(process.pid);
+    client.destroy();
+    server.destroy();
+    listener.close();
+  });
+
   test('an AbortSignal ends a wait for a record and releases the watcher', async () => {
     const path = name('abort');
     const listener = await cs.listen(path);

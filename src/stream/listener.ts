@@ -8,7 +8,7 @@ import { handshakeTimeout } from './flags';
 import { greet, tryFinishAccept } from './listen';
 import { Connection } from './connection';
 import { forget } from './registry';
-import { runAsync } from './wait';
+import { abortError, runAsync } from './wait';
 
 export class Listener extends EventEmitter implements AsyncIterable<Connection> {
   #watcher: Watcher;
@@ -68,12 +68,26 @@ export class Listener extends EventEmitter implements AsyncIterable<Connection> 
     else this.#queue.push(conn);
   }
 
-  /** Accept the next connection (undefined once the listener is closed). */
-  accept(): Promise<Connection | undefined> {
+  /** Accept the next connection (undefined once the listener is closed); an aborted signal rejects the wait. */
+  accept(opts: { signal?: AbortSignal } = {}): Promise<Connection | undefined> {
+    const { signal } = opts;
+    if (signal?.aborted) return Promise.reject(abortError(signal));
     const queued = this.#queue.shift();
     if (queued) return Promise.resolve(queued);
     if (this.#closed) return Promise.resolve(undefined);
-    return new Promise((resolve) => this.#waiters.push((r) => resolve(r.done ? undefined : r.value)));
+    return new Promise((resolve, reject) => {
+      const onAbort = () => {
+        const i = this.#waiters.indexOf(waiter);
+        if (i >= 0) this.#waiters.splice(i, 1);
+        reject(abortError(signal!));
+      };
+      const waiter = (r: IteratorResult<Connection>) => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve(r.done ? undefined : r.value);
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.#waiters.push(waiter);
+    });
   }
 
   [Symbol.asyncIterator](): AsyncIterator<Connection> {
