@@ -1,7 +1,7 @@
 // The C-shaped synchronous API of cs.3: csopen, csrecv, cssend, cspoll, cspath.
 // Same names and meaning as libcs; errors are thrown instead of returning -1.
 import { fstatSync } from 'node:fs';
-import { close, csError, getsockopt, poll, POLLERR, POLLHUP, POLLIN, POLLNVAL, POLLOUT, SOL_SOCKET, type CsError } from '../sys';
+import { close, csError, getsockopt, poll, POLLERR, POLLHUP, POLLIN, POLLNVAL, POLLOUT, SOL_SOCKET, SO_ACCEPTCONN, type CsError } from '../sys';
 import { CS_OPEN_CREATE, type CsId } from './flags';
 import { acceptSync, createListener } from './listen';
 import { loadStart, notRunning, notRunningError, openSync } from './open';
@@ -11,7 +11,6 @@ import { isNet, isNetPath, resolveService } from './resolve';
 import { isInetSocket, netAccept } from '../net';
 import { runSync } from './wait';
 
-const SO_ACCEPTCONN = 30;
 const flag = Buffer.alloc(4);
 
 function isListening(fd: number): boolean {
