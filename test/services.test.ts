@@ -255,6 +255,7 @@ describe('opener', () => {
     writeFileSync(join(files, 'private', 'secret'), 'secret');
     symlinkSync(join(files, 'private', 'secret'), join(files, 'public', 'escape.txt'));
     symlinkSync(join(files, 'private'), join(files, 'public', 'door'));
+    symlinkSync(join(files, 'public', 'notes.txt'), join(files, 'public', 'alias.txt'));
   });
   afterEach(() => removeRoot(tree));
 
@@ -274,7 +275,10 @@ describe('opener', () => {
     expect(request(fd, `${files}/private/secret`)).toBe(`error EACCES '${files}/private/secret' is not on the allow-list`);
     expect(request(fd, `${files}/public/../private/secret`)).toMatch(/^error EACCES '\.\.' is not allowed/);
     expect(request(fd, `${files}/public/deep/../../private/secret.txt`)).toMatch(/^error EACCES '\.\.' is not allowed/);
-    expect(request(fd, `${files}/public/escape.txt`)).toMatch(/^error ELOOP .* is a symbolic link/);
+    // a link out of the allowed tree is refused before anything is opened
+    expect(request(fd, `${files}/public/escape.txt`)).toBe(`error EACCES '${files}/private/secret' is not on the allow-list`);
+    // a final link is refused even when it leads to an allowed file
+    expect(request(fd, `${files}/public/alias.txt`)).toMatch(/^error ELOOP .* is a symbolic link/);
     // a directory link inside the allowed tree leads out of it: the file actually opened decides
     expect(request(fd, `${files}/public/door/secret`)).toBe(`error EACCES '${files}/private/secret' is not on the allow-list`);
     expect(request(fd, 'public/notes.txt')).toMatch(/^error EINVAL .* is not an absolute path/);

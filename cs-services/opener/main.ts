@@ -5,7 +5,7 @@
 // record) if the file, after every symbolic link is resolved, is on the allow-list
 // beside its launch entry; otherwise it answers "error CODE text". `..` components
 // and a symbolic link as the last component are refused outright.
-import { closeSync, constants as C, fstatSync, openSync, readlinkSync } from 'node:fs';
+import { closeSync, constants as C, fstatSync, openSync, readlinkSync, realpathSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { csserve, cssend, errorLine, LineReader, writeLine } from '../../src';
 import { allows, readAllowList } from './allow';
@@ -19,13 +19,22 @@ function refuse(code: string, why: string): Error {
 
 /**
  * Open `path` read-only, never following a symbolic link as its last component nor
- * blocking on a FIFO; the caller owns the result. The allow-list is checked against
- * the file the kernel actually opened, so a link swapped in on the way cannot
- * smuggle another file through.
+ * blocking on a FIFO; the caller owns the result. The allow-list is checked on the
+ * resolved path before opening and again on the file the kernel actually opened, so
+ * a link swapped in on the way cannot smuggle another file through.
  */
 function openAllowed(path: string): number {
   if (!path.startsWith('/')) throw refuse('EINVAL', `'${path}' is not an absolute path`);
   if (path.split('/').includes('..')) throw refuse('EACCES', `'..' is not allowed in '${path}'`);
+  const list = readAllowList(allowFile);
+  // Check before opening too: opening a device can act on it even if it is refused afterwards.
+  let resolved: string;
+  try {
+    resolved = realpathSync(path);
+  } catch (e) {
+    throw refuse((e as NodeJS.ErrnoException).code ?? 'EIO', `cannot open '${path}'`);
+  }
+  if (!allows(list, resolved)) throw refuse('EACCES', `'${resolved}' is not on the allow-list`);
   let fd: number;
   try {
     fd = openSync(path, C.O_RDONLY | C.O_NOFOLLOW | C.O_NONBLOCK | C.O_NOCTTY);
@@ -35,7 +44,7 @@ function openAllowed(path: string): number {
   }
   try {
     const real = readlinkSync(`/proc/self/fd/${fd}`);
-    if (!allows(readAllowList(allowFile), real)) throw refuse('EACCES', `'${real}' is not on the allow-list`);
+    if (!allows(list, real)) throw refuse('EACCES', `'${real}' is not on the allow-list`);
     if (!fstatSync(fd).isFile()) throw refuse('EINVAL', `'${real}' is not a regular file`);
     return fd;
   } catch (e) {
