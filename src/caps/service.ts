@@ -1,7 +1,7 @@
 // The service side of CAPS: accepting client ports (rendezvous, HELLO, access check),
 // requests in arrival order, replies, DISPOSE, aborts, and what a client's loss means.
 import { constants } from 'node:os';
-import { recordedPid, removeIfPresent, type MountDir } from '../namespace';
+import { removeRecords, type MountDir } from '../namespace';
 import { handshakeTimeout, type CsId } from '../stream';
 import { greet, tryFinishAccept } from '../stream/listen';
 import { AGAIN } from '../stream/record';
@@ -329,9 +329,7 @@ export class ServicePort extends Port {
 
   /** Remove S-cs.mnt and P-cs.mnt if they are this process's (P-cs.mnt first, so a newer server's stay). */
   removeRecords(): void {
-    if (recordedPid(this.#md) !== process.pid) return;
-    removeIfPresent(this.#md.pidLink);
-    removeIfPresent(this.#md.socket);
+    removeRecords(this.#md);
   }
 
   /** caps_sys_close: stop listening; clients get their unreplied requests back as empty replies. */

@@ -3,7 +3,7 @@
 // else creates the service itself; gives each client to a callback as a Connection; retires after
 // an idle period; removes its S-cs.mnt/P-cs.mnt records on close, exit, SIGTERM and SIGINT.
 import { localInet, localUnixPath, setNonBlocking } from '../sys';
-import { recordedPid, recordPid, removeIfPresent, type MountDir } from '../namespace';
+import { recordedPid, recordPid, removeRecords, type MountDir } from '../namespace';
 import { listen } from '../stream/async';
 import type { Connection } from '../stream/connection';
 import { Listener } from '../stream/listener';
@@ -34,12 +34,6 @@ export function serverLog(path: string, text: string): void {
   process.stderr.write(`${new Date().toISOString()} ${path}[${process.pid}]: ${text}\n`);
 }
 
-/** Remove the service's records if they are this process's: P-cs.mnt first, so a new server's are never touched. */
-function removeOwnRecords(md: MountDir): void {
-  if (recordedPid(md) !== process.pid) return;
-  removeIfPresent(md.pidLink);
-  removeIfPresent(md.socket);
-}
 
 /** True when `fd` is bound to the service's S-cs.mnt (directly, or through a directory fd for a long path). */
 function boundToService(fd: number, md: MountDir): boolean {
@@ -92,7 +86,7 @@ export class Server {
         this.close();
         return true;
       },
-      exiting: () => removeOwnRecords(this.#md),
+      exiting: () => removeRecords(this.#md),
     });
     listener.on('clientError', (e: Error) => serverLog(this.path, e.message));
     listener.on('connection', (conn: Connection & NetSocket) => this.#serve(conn, onConnection));
@@ -114,7 +108,7 @@ export class Server {
     this.#closed = true;
     this.#idle.stop();
     this.#forgetAtEnd();
-    removeOwnRecords(this.#md);
+    removeRecords(this.#md);
     this.listener.close();
     this.#resolveClosed();
   }
@@ -136,7 +130,7 @@ export class Server {
    * server retires at the next idle period.
    */
   #retire(): void {
-    removeOwnRecords(this.#md);
+    removeRecords(this.#md);
     if (waitSync(this.listener.fd, 'r', 0)) this.#idle.restart();
     else this.close();
   }

@@ -4,7 +4,7 @@
 // the socket and the lock, and connects: the connection waits in the listen
 // backlog until the server accepts. No polling, and one server however many race.
 import { close, csError, type CsError } from '../sys';
-import { createMountDir, lock, lockSync, recordedPid, recordPid, removeIfPresent, type Lock } from '../namespace';
+import { createMountDir, lock, lockSync, recordedPid, recordPid, removeIfPresent, removeRecords, type Lock } from '../namespace';
 import { CS_OPEN_TEST, handshakeTimeout } from '../stream/flags';
 import { bindService } from '../stream/listen';
 import { bindNetService } from '../net/server';
@@ -65,9 +65,7 @@ function connectOrLaunch(s: Service, nonBlocking: boolean): Step {
 function clearDeadStart(s: Service, pid: number): void {
   const held = lockSync(s.md);
   try {
-    if (recordedPid(s.md) !== pid) return;
-    removeIfPresent(s.md.pidLink);
-    removeIfPresent(s.md.socket);
+    removeRecords(s.md, pid);
   } finally {
     held.release();
   }

@@ -99,6 +99,16 @@ export function recordedServer(md: MountDir): { pid: number | null; alive: boole
   return { pid, alive: started === null || started <= recorded + START_SLACK_MS };
 }
 
+/**
+ * Remove S-cs.mnt and P-cs.mnt if P-cs.mnt still names `pid` (by default this
+ * process): the record first, so once S-cs.mnt is gone a new server's are never touched.
+ */
+export function removeRecords(md: MountDir, pid = process.pid): void {
+  if (recordedPid(md) !== pid) return;
+  removeIfPresent(md.pidLink);
+  removeIfPresent(md.socket);
+}
+
 /** Point P-cs.mnt at /proc/<pid>, replacing any older record. */
 export function recordPid(md: MountDir, pid: number): void {
   removeIfPresent(md.pidLink);

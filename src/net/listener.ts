@@ -3,7 +3,7 @@
 // peer identity, as 'connection' events and as an async iterable.
 import { EventEmitter, on } from 'node:events';
 import { close, csError, Watcher } from '../sys';
-import { recordedPid, removeIfPresent, type MountDir } from '../namespace';
+import { removeRecords, type MountDir } from '../namespace';
 import type { CsPath } from '../path';
 import { forget } from '../stream/registry';
 import type { NetId } from './identity';
@@ -78,10 +78,7 @@ export class NetListener extends EventEmitter implements AsyncIterable<NetSocket
     this.#closed = true;
     this.#watcher.close();
     forget(this.fd);
-    if (recordedPid(this.md) === process.pid) {
-      removeIfPresent(this.md.socket);
-      removeIfPresent(this.md.pidLink);
-    }
+    removeRecords(this.md);
     close(this.fd);
     this.emit('close');
   }

@@ -3,7 +3,7 @@
 // kernel-verified .peer, as an EventEmitter and as an async iterable.
 import { EventEmitter } from 'node:events';
 import { accept, close, Watcher, SOCK_NONBLOCK } from '../sys';
-import { removeIfPresent, recordedPid, type MountDir } from '../namespace';
+import { removeRecords, type MountDir } from '../namespace';
 import { handshakeTimeout } from './flags';
 import { greet, tryFinishAccept } from './listen';
 import { Connection } from './connection';
@@ -119,11 +119,7 @@ export class Listener extends EventEmitter implements AsyncIterable<Connection> 
     this.#closed = true;
     this.#watcher.close();
     forget(this.fd);
-    if (this.md && recordedPid(this.md) === process.pid) {
-      // the record first: once S-cs.mnt is gone a new server may bind and record itself
-      removeIfPresent(this.md.pidLink);
-      removeIfPresent(this.md.socket);
-    }
+    if (this.md) removeRecords(this.md);
     close(this.fd);
     for (const c of this.#queue.splice(0)) c.destroy();
     for (const w of this.#waiters.splice(0)) w({ value: undefined, done: true });
