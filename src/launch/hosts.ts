@@ -61,8 +61,12 @@ function startedOn(s: Service, host: string, port: number | null): Service {
   return resolveService(formatPath({ ...p, host, service }));
 }
 
-/** Pick where the service of `s` starts; another host is started on the way (blocking). */
-export function startPlaceSync(s: Service): Place {
+/**
+ * The walk over the candidate hosts, shared by the sync and async starters: it
+ * yields each other host to start remotely and is resumed with the port that
+ * host's `cs` reported, or thrown the error of that start (the host is then skipped).
+ */
+function* placing(s: Service): Generator<string, Place, number | null> {
   const skipped: string[] = [];
   for (const host of candidates(s)) {
     if (host === 'local') return { here: onThisHost(s) };
@@ -71,7 +75,7 @@ export function startPlaceSync(s: Service): Place {
       continue;
     }
     try {
-      return { started: startedOn(s, host, remoteStartSync(host, s.path)) };
+      return { started: startedOn(s, host, yield host) };
     } catch (e) {
       skip(s, host, (e as Error).message, skipped);
     }
@@ -79,20 +83,30 @@ export function startPlaceSync(s: Service): Place {
   throw unreachable(s, skipped);
 }
 
-/** startPlaceSync without blocking the event loop. */
-export async function startPlace(s: Service): Promise<Place> {
-  const skipped: string[] = [];
-  for (const host of candidates(s)) {
-    if (host === 'local') return { here: onThisHost(s) };
-    if (s.path.proto === 'fdp') {
-      skip(s, host, 'an fdp service can start only on this host', skipped);
-      continue;
-    }
+/** Pick where the service of `s` starts; another host is started on the way (blocking). */
+export function startPlaceSync(s: Service): Place {
+  const steps = placing(s);
+  let r = steps.next();
+  while (!r.done) {
     try {
-      return { started: startedOn(s, host, await remoteStart(host, s.path)) };
+      r = steps.next(remoteStartSync(r.value, s.path));
     } catch (e) {
-      skip(s, host, (e as Error).message, skipped);
+      r = steps.throw(e);
     }
   }
-  throw unreachable(s, skipped);
+  return r.value;
+}
+
+/** startPlaceSync without blocking the event loop. */
+export async function startPlace(s: Service): Promise<Place> {
+  const steps = placing(s);
+  let r = steps.next();
+  while (!r.done) {
+    try {
+      r = steps.next(await remoteStart(r.value, s.path));
+    } catch (e) {
+      r = steps.throw(e);
+    }
+  }
+  return r.value;
 }
