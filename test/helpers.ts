@@ -57,15 +57,13 @@ function spawnFixture(script: string, args: string[], opts: FixtureOptions, stdi
     : ['setpriv', [`--reuid=${opts.asUser}`, `--regid=${opts.asUser}`, '--clear-groups', process.execPath, ...argv]];
   const child = spawn(cmd, cmdArgs, { env: { ...process.env, ...opts.env }, stdio: [stdin, 'pipe', 'pipe'] });
   children.add(child);
+  child.once('exit', () => children.delete(child));
   return child;
 }
 
 export function startFixture(script: string, args: string[] = [], opts: FixtureOptions = {}): Promise<Started> {
   const child = spawnFixture(script, args, opts, 'pipe');
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => {
-    children.delete(child);
-    resolve(code);
-  }));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
   let stderr = '';
   child.stderr!.on('data', (d) => (stderr += d));
   const lines: string[] = [];
@@ -93,9 +91,14 @@ export function startFixture(script: string, args: string[] = [], opts: FixtureO
   });
 }
 
-/** Run a fixture to completion; returns its exit code and output. */
-export function runFixture(script: string, args: string[] = [], opts: FixtureOptions = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawnFixture(script, args, opts, 'ignore');
+export interface Finished {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Wait for `child` to exit, at most `ms` (then kill it and fail naming `what`); its exit code and output. */
+export function finish(child: ChildProcess, what: string, ms: number): Promise<Finished> {
   let stdout = '';
   let stderr = '';
   child.stdout!.on('data', (d) => (stdout += d));
@@ -103,14 +106,19 @@ export function runFixture(script: string, args: string[] = [], opts: FixtureOpt
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`${script} did not finish in ${opts.ms ?? 10000} ms; stderr: ${stderr}`));
-    }, opts.ms ?? 10000);
+      reject(new Error(`${what} did not finish in ${ms} ms; stderr: ${stderr}`));
+    }, ms);
     child.once('exit', (code) => {
       clearTimeout(timer);
-      children.delete(child);
       resolve({ code, stdout, stderr });
     });
   });
+}
+
+/** Run a fixture to completion; returns its exit code and output. */
+export function runFixture(script: string, args: string[] = [], opts: FixtureOptions = {}): Promise<Finished> {
+  const child = spawnFixture(script, args, opts, 'ignore');
+  return finish(child, script, opts.ms ?? 10000);
 }
 
 /** Kill every fixture still running (call from afterEach/afterAll). */

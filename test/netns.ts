@@ -7,6 +7,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { finish, type Finished } from './helpers';
 
 export interface TestHost {
   /** Its host name (in the hosts file). */
@@ -124,22 +125,8 @@ export function startOn(host: TestHost, env: NodeJS.ProcessEnv, script: string, 
 }
 
 /** Run a node script on `host` to completion (bounded by `ms`): its exit code and output. */
-export function runOn(host: TestHost, env: NodeJS.ProcessEnv, script: string, args: string[] = [], ms = 15000): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawnOn(host, [process.execPath, script, ...args], env);
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.on('data', (d) => (stdout += d));
-  child.stderr!.on('data', (d) => (stderr += d));
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`${script} on ${host.name} did not finish in ${ms} ms; stderr: ${stderr}`));
-    }, ms);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+export function runOn(host: TestHost, env: NodeJS.ProcessEnv, script: string, args: string[] = [], ms = 15000): Promise<Finished> {
+  return finish(spawnOn(host, [process.execPath, script, ...args], env), `${script} on ${host.name}`, ms);
 }
 
 /** Kill every process started on a test host, delete the namespaces (and with them the links) and files. */
