@@ -1,32 +1,169 @@
 #!/usr/bin/env node
-// Runs every bench case in one process run and prints each result as a ratio
-// against its baseline measured in the same run. `node bench/run.js [name...]`.
+// `npm run bench [-- OPTIONS]`: every case of cases.js as interleaved, paired rounds,
+// each side pinned (client and server on one CPU: the library's own cost) and
+// unpinned (as deployed, wake-ups of idle CPUs included). See the README's Benchmarks.
 'use strict';
-const { readdirSync } = require('node:fs');
+const { spawnSync } = require('node:child_process');
+const fs = require('node:fs');
+const os = require('node:os');
 const { join } = require('node:path');
+const cases = require('./cases');
+const { pairedRounds, summarize, perRound } = require('./harness');
+const { countSyscalls } = require('./syscalls');
 
-const only = process.argv.slice(2);
-const cases = readdirSync(__dirname)
-  .filter((f) => f.endsWith('.bench.js'))
-  .map((f) => f.replace(/\.bench\.js$/, ''))
-  .filter((n) => only.length === 0 || only.includes(n));
+const USAGE = `usage: npm run bench -- [--quick] [--only NAME,...] [--rounds N] [--ms N] [--cpu N] [--strace]
+  --quick      3 rounds of 100 ms per side and mode, smaller bulk and burst (checks the harness)
+  --only       cases: ${cases.map((c) => c.name).join(', ')}
+  --rounds N   paired rounds per mode (default 9)       --ms N   time per side per round (default 300)
+  --cpu N      the CPU pinned runs use (default the last one)
+  --strace     instead of timing: system calls per fd round trip (strace -c -f)`;
 
-function fmt(v) {
-  return v >= 100 ? Math.round(v).toLocaleString('en') : v.toPrecision(3);
+function parseArgs(argv) {
+  const opts = { quick: false, only: null, rounds: 9, ms: 300, cpu: os.cpus().length - 1, strace: false };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    const value = () => {
+      if (i + 1 >= argv.length) throw new Error(`${arg} needs a value`);
+      return argv[++i];
+    };
+    if (arg === '--quick') Object.assign(opts, { quick: true, rounds: 3, ms: 100 });
+    else if (arg === '--strace') opts.strace = true;
+    else if (arg === '--only') opts.only = value().split(',');
+    else if (arg === '--rounds') opts.rounds = Number(value());
+    else if (arg === '--ms') opts.ms = Number(value());
+    else if (arg === '--cpu') opts.cpu = Number(value());
+    else throw new Error(`unknown option ${arg}`);
+  }
+  const unknown = (opts.only ?? []).filter((n) => !cases.some((c) => c.name === n));
+  if (unknown.length) throw new Error(`no case ${unknown.join(', ')}`);
+  if (!(opts.rounds >= 1 && opts.ms >= 10)) throw new Error('--rounds must be >= 1 and --ms >= 10');
+  return opts;
 }
 
-(async () => {
-  console.log(`node ${process.version}, ${require('node:os').cpus().length} cpus\n`);
-  for (const name of cases) {
-    const rows = await require(join(__dirname, `${name}.bench.js`)).run();
-    for (const r of rows) {
-      // cs over baseline, in the case's own unit: a time ratio for times, a rate ratio for rates
-      const ratio = r.value / r.baseline.value;
-      const of = r.better === 'lower' ? "the baseline's time" : "the baseline's rate";
-      console.log(`${name}: ${r.name}: ${fmt(r.value)} ${r.unit} vs ${r.baseline.name}: ${fmt(r.baseline.value)} ${r.unit} -> ${ratio.toFixed(2)}x ${of}${r.target ? `  (target ${r.target})` : ''}`);
+/** The C reference, built now into a git-ignored directory, or why not. */
+function buildC() {
+  const out = join(__dirname, '.build', 'fdping');
+  fs.mkdirSync(join(__dirname, '.build'), { recursive: true });
+  const r = spawnSync('cc', ['-O2', '-Wall', '-o', out, join(__dirname, 'peers', 'fdping.c')], { encoding: 'utf8' });
+  if (r.error) return { skip: `no C compiler (cc: ${r.error.code})` };
+  if (r.status !== 0) return { skip: `cc failed: ${r.stderr.trim()}` };
+  return { path: out };
+}
+
+/** null when the usocket package loads, else why not. */
+function usocketMissing() {
+  try {
+    require('usocket');
+    return null;
+  } catch (e) {
+    return { skip: `usocket does not load (${e.code ?? e.message.split('\n')[0]})` };
+  }
+}
+
+function hasTaskset() {
+  return !spawnSync('taskset', ['-c', '0', 'true']).error;
+}
+
+const fmt = (v) => (v >= 1e4 ? `${(v / 1e3).toPrecision(3)}k` : v >= 100 ? String(Math.round(v)) : v >= 10 ? v.toFixed(1) : v.toPrecision(3));
+const COL = 34;
+const pad = (s, n) => String(s).padEnd(n);
+const range = (s, digits) => `${s.median.toFixed(digits)} [${s.min.toFixed(digits)}-${s.max.toFixed(digits)}]`;
+
+/** How a case shows one side: its rate or time per op, and CPU per op of both processes. */
+function showSide(c, s, quick) {
+  const perOp = c.perOp ? c.perOp(quick) : 1;
+  const value = c.show === 'rate' ? `${fmt(s.rate * perOp)} ${c.unit}/s` : c.show === 'us' ? `${fmt(1e6 / s.rate)} us` : `${fmt(1e3 / s.rate)} ms`;
+  const cpu = c.show === 'ms' ? `${fmt(s.cpuPerOp / 1e3)} ms` : `${fmt(s.cpuPerOp / perOp)} us`;
+  return `${pad(value, 14)} cpu ${pad(cpu, 10)}${s.failures ? ` FAILURES ${s.failures}` : ''}`;
+}
+
+/** "ok"/"MISS" for `value` against a target like ">= 1.0". */
+function meets(target, value) {
+  const [op, n] = target.split(' ');
+  return (op === '>=' ? value >= Number(n) : value <= Number(n)) ? 'ok' : 'MISS';
+}
+
+async function runCase(c, opts, ctx) {
+  const rounds = c.rounds ?? opts.rounds;
+  const modes = [['pinned', opts.cpu], ['unpinned', null]].filter(([, cpu]) => cpu === null || ctx.taskset);
+  console.log(`\n== ${c.name}: ${c.title}`);
+  if (!ctx.taskset) console.log('   (pinned runs skipped: no taskset)');
+  const result = {};
+  let skipped = {};
+  for (const [mode, cpu] of modes) {
+    const all = c.sides({ ...ctx, tag: mode, quick: opts.quick });
+    skipped = Object.fromEntries(Object.entries(all).filter(([, s]) => s.skip));
+    const sides = Object.fromEntries(Object.entries(all).filter(([, s]) => !s.skip));
+    result[mode] = await pairedRounds(sides, { cpu, rounds, ms: opts.ms, warmMs: c.warm === false ? 0 : opts.ms / 2 });
+  }
+  const names = Object.keys(result[modes[0][0]]);
+  const width = Math.max(...names.map((n) => n.length), ...c.compare.map((r) => r.a.length + r.b.length + 3)) + 2;
+  console.log(`   ${pad('', width)}${modes.map(([m, cpu]) => pad(cpu === null ? m : `${m} (cpu ${cpu})`, COL)).join('')}`);
+  for (const name of names) {
+    console.log(`   ${pad(name, width)}${modes.map(([m]) => pad(showSide(c, summarize(result[m][name]), opts.quick), COL)).join('')}`);
+  }
+  for (const [name, s] of Object.entries(skipped)) console.log(`   ${pad(name, width)}skipped: ${s.skip}`);
+  const verdicts = [];
+  for (const cmp of c.compare) {
+    const label = `${cmp.a} ${cmp.diff ? '-' : '/'} ${cmp.b}`;
+    if (skipped[cmp.a] || skipped[cmp.b]) continue;
+    const per = modes.map(([m]) => perRound(result[m], cmp.a, cmp.b, { time: c.show !== 'rate', diff: cmp.diff }));
+    const text = per.map((s) => pad(cmp.diff ? `${range(s, 1)} ms` : `${range(s, 2)}x`, COL)).join('');
+    const verdict = cmp.target ? `target ${cmp.target}${cmp.diff ? ' ms' : 'x'} pinned: ${meets(cmp.target, per[0].median)}` : '';
+    console.log(`   ${pad(label, width)}${text}${verdict}`);
+    if (cmp.target) verdicts.push(meets(cmp.target, per[0].median));
+  }
+  for (const [name, max] of Object.entries(c.cpuTarget ?? {})) {
+    const cpu = summarize(result[modes[0][0]][name]).cpuPerOp;
+    console.log(`   ${pad(`${name} cpu`, width)}${pad(`${fmt(cpu)} us/${c.unit} (${modes[0][0]})`, COL)}target <= ${max} us: ${meets(`<= ${max}`, cpu)}`);
+    verdicts.push(meets(`<= ${max}`, cpu));
+  }
+  if (c.failuresTarget !== undefined) {
+    for (const name of names) {
+      const failures = modes.reduce((n, [m]) => n + summarize(result[m][name]).failures, 0);
+      console.log(`   ${pad(`${name} failures`, width)}${pad(failures, COL)}target ${c.failuresTarget}: ${meets(`<= ${c.failuresTarget}`, failures)}`);
     }
   }
-})().catch((e) => {
+  return verdicts;
+}
+
+function describeMachine(opts) {
+  const read = (p) => {
+    try {
+      return fs.readFileSync(p, 'utf8').trim();
+    } catch {
+      return 'unknown';
+    }
+  };
+  console.log(`node ${process.version}, ${os.cpus().length} cpus, cpuidle driver ${read('/sys/devices/system/cpu/cpuidle/current_driver')}, load ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  console.log(`${opts.quick ? 'QUICK: ' : ''}${opts.rounds} paired rounds x ${opts.ms} ms per side, per mode; ratios: median [min-max] over rounds`);
+}
+
+async function main() {
+  let opts;
+  try {
+    opts = parseArgs(process.argv.slice(2));
+  } catch (e) {
+    console.error(`${e.message}\n${USAGE}`);
+    process.exit(2);
+  }
+  const dir = fs.mkdtempSync(join(os.tmpdir(), 'cs-bench-'));
+  process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
+  process.env.CS_MOUNT_LOCAL = dir; // every cs peer's namespace root, removed with dir
+  const ctx = { dir, fdping: buildC(), usocket: usocketMissing(), taskset: hasTaskset() };
+  if (opts.strace) {
+    await countSyscalls(cases.find((c) => c.name === 'fdpass'), { ...ctx, tag: 'strace', quick: opts.quick }, opts);
+    return;
+  }
+  describeMachine(opts);
+  const t0 = Date.now();
+  const verdicts = [];
+  for (const c of cases.filter((x) => !opts.only || opts.only.includes(x.name))) verdicts.push(...(await runCase(c, opts, ctx)));
+  const missed = verdicts.filter((v) => v === 'MISS').length;
+  console.log(`\n${verdicts.length - missed} of ${verdicts.length} targets met (pinned); ${Math.round((Date.now() - t0) / 1000)} s`);
+}
+
+main().catch((e) => {
   console.error(e);
   process.exit(1);
 });
