@@ -65,7 +65,7 @@ function hasTaskset() {
 }
 
 const fmt = (v) => (v >= 1e4 ? `${(v / 1e3).toPrecision(3)}k` : v >= 100 ? String(Math.round(v)) : v >= 10 ? v.toFixed(1) : v.toPrecision(3));
-const COL = 34;
+const COL = 38;
 const pad = (s, n) => String(s).padEnd(n);
 const range = (s, digits) => `${s.median.toFixed(digits)} [${s.min.toFixed(digits)}-${s.max.toFixed(digits)}]`;
 
@@ -73,8 +73,8 @@ const range = (s, digits) => `${s.median.toFixed(digits)} [${s.min.toFixed(digit
 function showSide(c, s, quick) {
   const perOp = c.perOp ? c.perOp(quick) : 1;
   const value = c.show === 'rate' ? `${fmt(s.rate * perOp)} ${c.unit}/s` : c.show === 'us' ? `${fmt(1e6 / s.rate)} us` : `${fmt(1e3 / s.rate)} ms`;
-  const cpu = c.show === 'ms' ? `${fmt(s.cpuPerOp / 1e3)} ms` : `${fmt(s.cpuPerOp / perOp)} us`;
-  return `${pad(value, 14)} cpu ${pad(cpu, 10)}${s.failures ? ` FAILURES ${s.failures}` : ''}`;
+  const cpu = c.show === 'ms' ? `${fmt(s.cpuPerOp / 1e3)} ms` : `${fmt(s.cpuPerOp / perOp)} us/${c.unit}`;
+  return `${pad(value, 14)} cpu ${pad(cpu, 14)}${s.failures ? ` FAILURES ${s.failures}` : ''}`;
 }
 
 /** "ok"/"MISS" for `value` against a target like ">= 1.0". */
@@ -121,7 +121,9 @@ async function runCase(c, opts, ctx) {
   if (c.failuresTarget !== undefined) {
     for (const name of names) {
       const failures = modes.reduce((n, [m]) => n + summarize(result[m][name]).failures, 0);
-      console.log(`   ${pad(`${name} failures`, width)}${pad(failures, COL)}target ${c.failuresTarget}: ${meets(`<= ${c.failuresTarget}`, failures)}`);
+      const verdict = meets(`<= ${c.failuresTarget}`, failures);
+      console.log(`   ${pad(`${name} failures`, width)}${pad(failures, COL)}target ${c.failuresTarget}: ${verdict}`);
+      verdicts.push(verdict);
     }
   }
   return verdicts;

@@ -49,6 +49,7 @@ const serverPid = () => listServices().find((s) => s.pid !== null)?.pid;
 
 async function coldEcho() {
   process.env.CS_MOUNT_LOCAL = fs.mkdtempSync(join(path, 'root-'));
+  process.env.CS_IDLE_MS = '5000'; // an echo orphaned by an interrupted bench retires by itself
   const byte = Buffer.from('x');
   const t0 = process.hrtime.bigint();
   const fd = csopen('/dev/fdp/local/echo');
