@@ -18,6 +18,12 @@ const sock = (dir, name, tag) => join(dir, `${name}-${tag}.sock`);
 /** A CAPS service name, unique per mode. */
 const capsName = (name, tag) => `bench_${name}_${tag}`;
 
+/** client.call() and net u32 request/reply, `window` in flight on each of `conns` connections, against a server each. */
+const requestSides = ({ dir, tag }, name, window, conns, suffix = '') => ({
+  [`client.call${suffix}`]: { server: peer('cs.js', 'serve-caps', capsName(name, tag)), client: peer('cs.js', 'call', capsName(name, tag), window, conns) },
+  [`net u32${suffix}`]: { server: peer('net.js', 'serve-frames', sock(dir, name, tag)), client: peer('net.js', 'frames', sock(dir, name, tag), window, conns) },
+});
+
 const bulkSize = (quick) => (quick ? 32 : 256) * MiB;
 const burstSize = (quick) => (quick ? [1000, 128] : [5000, 512]);
 
@@ -49,10 +55,9 @@ module.exports = [
     title: 'request/reply latency, 64 B (net: u32 length prefix)',
     show: 'us',
     unit: 'rt',
-    sides: ({ dir, tag }) => ({
-      'caps_sys_put+wait': { server: peer('cs.js', 'serve-caps-sync', capsName('rr_sync', tag)), client: peer('cs.js', 'caps-sync', capsName('rr_sync', tag)) },
-      'client.call': { server: peer('cs.js', 'serve-caps', capsName('rr_call', tag)), client: peer('cs.js', 'call', capsName('rr_call', tag), 1, 1) },
-      'net u32': { server: peer('net.js', 'serve-frames', sock(dir, 'rr', tag)), client: peer('net.js', 'frames', sock(dir, 'rr', tag), 1, 1) },
+    sides: (ctx) => ({
+      'caps_sys_put+wait': { server: peer('cs.js', 'serve-caps-sync', capsName('rr_sync', ctx.tag)), client: peer('cs.js', 'caps-sync', capsName('rr_sync', ctx.tag)) },
+      ...requestSides(ctx, 'rr', 1, 1),
       'child_process IPC': { client: peer('ipc.js', 1) },
     }),
     compare: [
@@ -66,9 +71,8 @@ module.exports = [
     title: 'pipelined 64 B requests, window 128',
     show: 'rate',
     unit: 'msg',
-    sides: ({ dir, tag }) => ({
-      'client.call': { server: peer('cs.js', 'serve-caps', capsName('pipe', tag)), client: peer('cs.js', 'call', capsName('pipe', tag), 128, 1) },
-      'net u32': { server: peer('net.js', 'serve-frames', sock(dir, 'pipe', tag)), client: peer('net.js', 'frames', sock(dir, 'pipe', tag), 128, 1) },
+    sides: (ctx) => ({
+      ...requestSides(ctx, 'pipe', 128, 1),
       'child_process IPC': { client: peer('ipc.js', 128) },
     }),
     compare: [
@@ -81,10 +85,7 @@ module.exports = [
     title: 'N clients (connections of one client process) of one service, 64 B request/reply each: total',
     show: 'rate',
     unit: 'msg',
-    sides: ({ dir, tag }) => Object.fromEntries([4, 16, 64].flatMap((n) => [
-      [`client.call x${n}`, { server: peer('cs.js', 'serve-caps', capsName(`c${n}`, tag)), client: peer('cs.js', 'call', capsName(`c${n}`, tag), 1, n) }],
-      [`net u32 x${n}`, { server: peer('net.js', 'serve-frames', sock(dir, `c${n}`, tag)), client: peer('net.js', 'frames', sock(dir, `c${n}`, tag), 1, n) }],
-    ])),
+    sides: (ctx) => Object.assign({}, ...[4, 16, 64].map((n) => requestSides(ctx, `c${n}`, 1, n, ` x${n}`))),
     compare: [4, 16, 64].map((n) => ({ a: `client.call x${n}`, b: `net u32 x${n}`, target: '>= 0.9' })),
   },
   {

@@ -31,15 +31,23 @@ function cpuUs(pids) {
 class Peer {
   constructor(argv, cpu) {
     const cmd = cpu === null ? argv : ['taskset', '-c', String(cpu), ...argv];
-    this.name = argv.slice(1).map((s) => s.replace(/^.*\//, '')).join(' ');
+    this.name = argv.map((s) => s.replace(/^.*\//, '')).join(' ');
     this.child = spawn(cmd[0], cmd.slice(1), { stdio: ['pipe', 'pipe', 'inherit'] });
     this.pids = [this.child.pid];
     this.lines = [];
     this.waiting = null;
+    this.failure = null;
     live.add(this.child);
+    const fail = (e) => {
+      this.failure ??= e;
+      this.waiting?.reject(this.failure);
+    };
+    this.child.once('error', fail);
+    // writing to a peer that died fails; its exit says why
+    this.child.stdin.on('error', () => {});
     this.exited = new Promise((resolve) => this.child.once('exit', (code, signal) => {
       live.delete(this.child);
-      this.waiting?.reject(new Error(`${this.name} exited (${signal ?? code})`));
+      fail(new Error(`${this.name} exited (${signal ?? code})`));
       resolve();
     }));
     readline.createInterface({ input: this.child.stdout }).on('line', (line) => {
@@ -51,6 +59,7 @@ class Peer {
   /** The next line it prints, within `ms`. */
   line(ms) {
     if (this.lines.length) return Promise.resolve(this.lines.shift());
+    if (this.failure) return Promise.reject(this.failure);
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => done(reject, new Error(`${this.name}: no answer within ${ms} ms`)), ms);
       const done = (settle, value) => {
@@ -78,7 +87,7 @@ class Peer {
 
   stop() {
     this.child.kill('SIGKILL');
-    return this.exited;
+    return this.child.pid === undefined ? Promise.resolve() : this.exited;
   }
 }
 
@@ -162,4 +171,4 @@ function perRound(samples, a, b, { time, diff }) {
   }));
 }
 
-module.exports = { Peer, startSide, pairedRounds, summarize, perRound, spread };
+module.exports = { startSide, pairedRounds, summarize, perRound };

@@ -65,8 +65,8 @@ function hasTaskset() {
 }
 
 const fmt = (v) => (v >= 1e4 ? `${(v / 1e3).toPrecision(3)}k` : v >= 100 ? String(Math.round(v)) : v >= 10 ? v.toFixed(1) : v.toPrecision(3));
-const COL = 38;
-const pad = (s, n) => String(s).padEnd(n);
+const COL = 42;
+const pad = (s, n) => `${String(s).padEnd(n - 2)}  `;
 const range = (s, digits) => `${s.median.toFixed(digits)} [${s.min.toFixed(digits)}-${s.max.toFixed(digits)}]`;
 
 /** How a case shows one side: its rate or time per op, and CPU per op of both processes. */
@@ -74,7 +74,7 @@ function showSide(c, s, quick) {
   const perOp = c.perOp ? c.perOp(quick) : 1;
   const value = c.show === 'rate' ? `${fmt(s.rate * perOp)} ${c.unit}/s` : c.show === 'us' ? `${fmt(1e6 / s.rate)} us` : `${fmt(1e3 / s.rate)} ms`;
   const cpu = c.show === 'ms' ? `${fmt(s.cpuPerOp / 1e3)} ms` : `${fmt(s.cpuPerOp / perOp)} us/${c.unit}`;
-  return `${pad(value, 14)} cpu ${pad(cpu, 14)}${s.failures ? ` FAILURES ${s.failures}` : ''}`;
+  return `${pad(value, 14)}cpu ${cpu}${s.failures ? ` (${s.failures} failed)` : ''}`;
 }
 
 /** "ok"/"MISS" for `value` against a target like ">= 1.0". */
@@ -86,6 +86,7 @@ function meets(target, value) {
 async function runCase(c, opts, ctx) {
   const rounds = c.rounds ?? opts.rounds;
   const modes = [['pinned', opts.cpu], ['unpinned', null]].filter(([, cpu]) => cpu === null || ctx.taskset);
+  const t0 = Date.now();
   console.log(`\n== ${c.name}: ${c.title}`);
   if (!ctx.taskset) console.log('   (pinned runs skipped: no taskset)');
   const result = {};
@@ -126,6 +127,7 @@ async function runCase(c, opts, ctx) {
       verdicts.push(verdict);
     }
   }
+  console.log(`   (${Math.round((Date.now() - t0) / 1000)} s)`);
   return verdicts;
 }
 

@@ -68,17 +68,23 @@ function loopTimed(op) {
   };
 }
 
-/** `total` opens with at most `inFlight` pending; counts failures. One burst per run request. */
+/** `total` opens with at most `inFlight` pending; counts failures (and says which on stderr). One burst per run request. */
 function burst(openClose, total, inFlight) {
   return async () => {
     const t0 = now();
     let next = 0;
-    let failed = 0;
+    const failures = new Map();
+    const failed = (e) => {
+      const why = e.code ?? e.message;
+      failures.set(why, (failures.get(why) ?? 0) + 1);
+    };
     const lane = async () => {
-      while (next++ < total) await openClose().catch(() => failed++);
+      while (next++ < total) await openClose().catch(failed);
     };
     await Promise.all(Array.from({ length: inFlight }, lane));
-    return [total, now() - t0, failed];
+    const ns = now() - t0;
+    if (failures.size) console.error(`burst of ${total}: failed ${[...failures].map(([why, n]) => `${n}x ${why}`).join(', ')}`);
+    return [total, ns, [...failures.values()].reduce((a, b) => a + b, 0)];
   };
 }
 
