@@ -19,14 +19,17 @@ const USAGE = `usage: npm run bench -- [--quick] [--only NAME,...] [--rounds N] 
   --strace     instead of timing: system calls per fd round trip (strace -c -f)`;
 
 function parseArgs(argv) {
-  const opts = { quick: false, only: null, rounds: 9, ms: 300, cpu: os.cpus().length - 1, strace: false };
+  const opts = { quick: false, only: null, rounds: null, ms: null, cpu: os.cpus().length - 1, strace: false };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     const value = () => {
       if (i + 1 >= argv.length) throw new Error(`${arg} needs a value`);
       return argv[++i];
     };
-    if (arg === '--quick') Object.assign(opts, { quick: true, rounds: 3, ms: 100 });
+    if (arg === '--help') {
+      console.log(USAGE);
+      process.exit(0);
+    } else if (arg === '--quick') opts.quick = true;
     else if (arg === '--strace') opts.strace = true;
     else if (arg === '--only') opts.only = value().split(',');
     else if (arg === '--rounds') opts.rounds = Number(value());
@@ -34,6 +37,8 @@ function parseArgs(argv) {
     else if (arg === '--cpu') opts.cpu = Number(value());
     else throw new Error(`unknown option ${arg}`);
   }
+  opts.rounds ??= opts.quick ? 3 : 9;
+  opts.ms ??= opts.quick ? 100 : 300;
   const unknown = (opts.only ?? []).filter((n) => !cases.some((c) => c.name === n));
   if (unknown.length) throw new Error(`no case ${unknown.join(', ')}`);
   if (!(opts.rounds >= 1 && opts.ms >= 10)) throw new Error('--rounds must be >= 1 and --ms >= 10');
@@ -170,7 +175,8 @@ async function main() {
   process.env.CS_MOUNT_LOCAL = dir; // every cs peer's namespace root, removed with dir
   const ctx = { dir, fdping: buildC(), usocket: usocketMissing(), taskset: hasTaskset() };
   if (opts.strace) {
-    await countSyscalls(cases.find((c) => c.name === 'fdpass'), { ...ctx, tag: 'strace', quick: opts.quick }, opts);
+    const cpu = ctx.taskset ? opts.cpu : null;
+    await countSyscalls(cases.find((c) => c.name === 'fdpass'), { ...ctx, tag: 'strace', quick: opts.quick }, { ms: opts.ms, cpu });
     return;
   }
   describeMachine(opts);

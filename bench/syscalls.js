@@ -48,7 +48,8 @@ async function countSyscalls(c, ctx, opts) {
     console.log('strace not found: install it (apt-get install strace) for --strace');
     return;
   }
-  console.log(`system calls per round trip, client + server, ${c.title}; pinned to cpu ${opts.cpu}, ${opts.ms * 3} ms under strace`);
+  const where = opts.cpu === null ? 'unpinned' : `pinned to cpu ${opts.cpu}`;
+  console.log(`system calls per round trip, client + server, ${c.title}; ${where}, ${opts.ms * 3} ms under strace`);
   for (const [name, side] of Object.entries(c.sides(ctx))) {
     if (side.skip) {
       console.log(`  ${name}: skipped: ${side.skip}`);
