@@ -184,7 +184,8 @@ async function main() {
   const verdicts = [];
   for (const c of cases.filter((x) => !opts.only || opts.only.includes(x.name))) verdicts.push(...(await runCase(c, opts, ctx)));
   const missed = verdicts.filter((v) => v === 'MISS').length;
-  console.log(`\n${verdicts.length - missed} of ${verdicts.length} targets met; ${Math.round((Date.now() - t0) / 1000)} s`);
+  const met = verdicts.length ? `${verdicts.length - missed} of ${verdicts.length} targets met` : 'no targets in these cases';
+  console.log(`\n${met}; ${Math.round((Date.now() - t0) / 1000)} s`);
 }
 
 main().catch((e) => {
