@@ -6,7 +6,7 @@
 // if it lacked the permission). Run `node examples/caps-async.js`.
 'use strict';
 const { openSync, readSync, closeSync } = require('node:fs');
-const { caps, CAPF_USER } = require('..');
+const { caps, CAPF_USER } = require('connect-stream');
 
 const NAME = 'example_wc';
 

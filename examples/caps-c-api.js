@@ -6,7 +6,7 @@
 // Run `node examples/caps-c-api.js`: it starts the service as a child of itself.
 'use strict';
 const { fork } = require('node:child_process');
-const cs = require('..');
+const cs = require('connect-stream');
 
 const NAME = 'example_upper';
 const MESSAGES = ['hello', 'caps over cs'];

@@ -1,14 +1,17 @@
 #!/usr/bin/env node
 // The core stream API: a server receives a descriptor from a client and uses it.
-// The client makes a pipe and sends the server its write end (one cssend record,
-// SCM_RIGHTS underneath); the server writes a greeting into it, which the client
-// reads from its read end. The server also sees who the client is, from the kernel.
+// The client opens a file, removes its name and sends the server the descriptor
+// (one cssend record, SCM_RIGHTS underneath); the server, which could not find the
+// file by any name, writes a greeting into it, which the client then reads. The
+// server also sees who the client is, from the kernel.
 // Run `node examples/fd-pass.js`: it starts the server as a child of itself.
 'use strict';
 const { fork } = require('node:child_process');
-const { closeSync, readSync, writeSync } = require('node:fs');
-const { listen, open } = require('..');
-const { pipe } = require('../dist/src/sys');
+const { once } = require('node:events');
+const { closeSync, mkdtempSync, openSync, readSync, rmSync, writeSync } = require('node:fs');
+const { tmpdir } = require('node:os');
+const { join } = require('node:path');
+const { listen, open } = require('connect-stream');
 
 const PATH = '/dev/fdp/local/example-fdpass';
 
@@ -17,7 +20,7 @@ async function server() {
   process.send('listening');
   const conn = await listener.accept();
   const { id, fds } = await conn.recvFds({ max: 1 });
-  writeSync(fds[0], `hello pid ${id.pid} (uid ${id.uid}), this is the server writing into your pipe\n`);
+  writeSync(fds[0], `hello pid ${id.pid} (uid ${id.uid}), this is the server writing into your nameless file\n`);
   closeSync(fds[0]); // received descriptors belong to the receiver
   conn.end();
   listener.close();
@@ -25,12 +28,14 @@ async function server() {
 
 async function client() {
   const conn = await open(PATH);
-  const [r, w] = pipe();
-  await conn.sendFds([w]);
-  closeSync(w); // the server has its own copy now; closing ours lets the read below see the end
+  const dir = mkdtempSync(join(tmpdir(), 'fd-pass-'));
+  const fd = openSync(join(dir, 'note'), 'w+');
+  rmSync(dir, { recursive: true }); // from now on the file is reachable only through fd
+  await conn.sendFds([fd]);
+  await once(conn.resume(), 'end'); // the server hangs up once it has written
   const buf = Buffer.alloc(256);
-  process.stdout.write(buf.toString('utf8', 0, readSync(r, buf)));
-  closeSync(r);
+  process.stdout.write(buf.toString('utf8', 0, readSync(fd, buf, 0, buf.length, 0)));
+  closeSync(fd);
   conn.destroy();
 }
 

@@ -4,7 +4,7 @@
 //   node examples/lookupd-client.js getpwnam root
 //   node examples/lookupd-client.js gethostbyname localhost
 'use strict';
-const { caps } = require('..');
+const { caps } = require('connect-stream');
 
 async function main() {
   const request = process.argv.slice(2).join(' ') || 'getpwuid 0';
