@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import * as cs from '../src';
 import * as sys from '../src/sys';
 import { Agent } from './fixtures/caps-driver';
-import { freshRoot, isRoot, killFixtures, removeRoot, secondUser } from './helpers';
+import { freshRoot, isRoot, testIf, killFixtures, removeRoot, secondUser } from './helpers';
 
 const ANY = cs.CAPF_ANYCLIENT;
 let root: string;
@@ -136,8 +136,7 @@ describe('errors', () => {
     expect((await cli.failure('client', { name, uid: -1, gid: svc.gid, flags: ANY })).code).toBe('ENOENT');
   });
 
-  test('USER, GROUP and WORLD are checked against the kernel credentials of another user (EACCES)', async () => {
-    if (!isRoot) return console.log('skipped: needs root to run a client as a second user');
+  testIf(isRoot, 'needs root to run a client as a second user')('USER, GROUP and WORLD are checked against the kernel credentials of another user (EACCES)', async () => {
     const other = secondUser();
     const svc = await Agent.start();
     const cli = await Agent.start({ asUser: other });
@@ -156,8 +155,7 @@ describe('errors', () => {
     expect(typeof await same.call('client', { name: userOnly, uid: 0, gid: -1, flags: cs.CAPF_USER })).toBe('number');
   });
 
-  test('registering a uid or gid the process does not hold is EPERM; root may', async () => {
-    if (!isRoot) return console.log('skipped: needs root to run a service as a second user');
+  testIf(isRoot, 'needs root to run a service as a second user')('registering a uid or gid the process does not hold is EPERM; root may', async () => {
     const other = await Agent.start({ asUser: secondUser() });
     const name = unique('perm');
     expect(await other.failure('service', { name, uid: 0, gid: -1, flags: ANY })).toMatchObject({ code: 'EPERM', message: expect.stringContaining('uid') });
@@ -401,8 +399,7 @@ describe('finding services', () => {
 });
 
 describe('hostile peers', () => {
-  test('a socket in a key\'s place whose owner could not have registered the key is refused (EPERM)', async () => {
-    if (!isRoot) return console.log('skipped: needs root to run the squatter as a second user');
+  testIf(isRoot, 'needs root to run the squatter as a second user')('a socket in a key\'s place whose owner could not have registered the key is refused (EPERM)', async () => {
     const name = unique('squat');
     const squatter = await Agent.start({ asUser: secondUser() });
     await squatter.call('squat', { path: cs.capsPath({ name, uid: 0, gid: 0 }) });

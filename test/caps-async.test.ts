@@ -5,7 +5,7 @@ import { closeSync, readFileSync, readSync, writeSync } from 'node:fs';
 import * as cs from '../src';
 import * as sys from '../src/sys';
 import { Agent } from './fixtures/caps-driver';
-import { freshRoot, isRoot, killFixtures, openFds, removeRoot, secondUser, startFixture, type Started } from './helpers';
+import { freshRoot, isRoot, testIf, killFixtures, openFds, removeRoot, secondUser, startFixture, type Started } from './helpers';
 
 let root: string;
 let seq = 0;
@@ -186,8 +186,7 @@ describe('caps.client and caps.service', () => {
     expect(await Promise.race([s.exited, late]).finally(() => clearTimeout(timer))).toBe(0);
   });
 
-  test('the service access option is enforced for another user (root only)', async () => {
-    if (!isRoot) return console.log('skipped: needs root to run a client as a second user');
+  testIf(isRoot, 'needs root to run a client as a second user')('the service access option is enforced for another user (root only)', async () => {
     const other = await Agent.start({ asUser: secondUser() });
     const userOnly = await service('useronly');
     const open = await service('world', { access: cs.CAPF_WORLD });
@@ -197,8 +196,7 @@ describe('caps.client and caps.service', () => {
 });
 
 describe('the generic lookup order', () => {
-  test('a client with no key tries (uid,-1), then (-1,gid), then (0,0)', async () => {
-    if (!isRoot) return console.log('skipped: needs root to register keys of another user and run the client as that user');
+  testIf(isRoot, 'needs root to register keys of another user and run the client as that user')('a client with no key tries (uid,-1), then (-1,gid), then (0,0)', async () => {
     const other = await Agent.start({ asUser: secondUser() });
     const name = unique('generic');
     const serve = async (uid: number, gid: number) => {

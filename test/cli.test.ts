@@ -12,7 +12,6 @@ import { freshRoot, killFixtures, removeRoot, startFixture, waitExit, type Start
 
 const PACKAGE = join(__dirname, '..');
 const CLI = join(PACKAGE, 'dist', 'src', 'cli', 'main.js');
-const ECHO_ENTRY = join(PACKAGE, 'lib', 'cs', 'fdp', 'echo', 'server');
 const version = require('../package.json').version as string;
 
 let root: string;
@@ -200,10 +199,6 @@ describe('cs -i and -q', () => {
       expect(existsSync(marker)).toBe(false);
       expect((await cs(['-p'], { env })).stdout).toBe('');
 
-      if (!existsSync(ECHO_ENTRY)) {
-        console.log(`skipping the auto-start control of the -q test: ${ECHO_ENTRY} (auto-start) is not there yet`);
-        return;
-      }
       // the control: without -q the same entry is started (it fails at once, by design)
       await cs([fdpPath(name)], { env });
       expect(existsSync(marker)).toBe(true);
@@ -390,10 +385,6 @@ describe('usage, help and version', () => {
 
 describe('the README example', () => {
   test('npx cs /dev/fdp/local/echo starts echo once; cs -p shows one pid; cs -k TERM stops it; the namespace is clean', async () => {
-    if (!existsSync(ECHO_ENTRY)) {
-      console.log(`skipping the README example: the bundled echo launch entry ${ECHO_ENTRY} is not there yet`);
-      return;
-    }
     const path = '/dev/fdp/local/echo';
     const first = await run('npx', ['cs', path], { cwd: PACKAGE, ms: 60000 });
     expect({ code: first.code, stdout: first.stdout }).toEqual({ code: 0, stdout: `${path}\n` });

@@ -10,6 +10,14 @@ import * as sys from '../src/sys';
 export const FIXTURES = join(__dirname, 'fixtures');
 export const isRoot = process.geteuid?.() === 0;
 
+/**
+ * `test` when this machine can run it; else `test.skip`, with the reason in its title,
+ * so the run reports it as skipped instead of passed. Decided when the file loads.
+ */
+export function testIf(runnable: boolean, why: string): (name: string, fn: jest.ProvidesCallback, timeout?: number) => void {
+  return runnable ? test : (name, fn, timeout) => test.skip(`${name} (skipped: ${why})`, fn, timeout);
+}
+
 /** A fresh namespace root, shared with other users like /tmp/cs is; set as CS_MOUNT_LOCAL. */
 export function freshRoot(): string {
   const dir = mkdtempSync(join(tmpdir(), 'cs-test-'));

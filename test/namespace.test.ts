@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import * as cs from '../src';
 import { createMountDir, lock, lockSync, mountDir, permName, pidAlive, recordPid, recordedPid, hostDirName } from '../src/namespace';
 import { parsePath } from '../src/path';
-import { freshRoot, isRoot, removeRoot, secondUser } from './helpers';
+import { freshRoot, isRoot, testIf, removeRoot, secondUser } from './helpers';
 
 let root: string;
 beforeEach(() => {
@@ -52,8 +52,7 @@ test('a symbolic link planted in the namespace is refused, not followed', async 
   await expect(cs.open('/dev/fdp/local/planted')).rejects.toMatchObject({ code: 'EPERM' });
 });
 
-test('a directory another user owns and anyone may rename entries in is refused', () => {
-  if (!isRoot) return console.log('skipped: needs root to create a second user');
+testIf(isRoot, 'needs root to create a second user')('a directory another user owns and anyone may rename entries in is refused', () => {
   const other = secondUser();
   const md = mountDir(parsePath('/dev/fdp/local/foreign'), null);
   const svc = join(md.dir, '..');

@@ -12,7 +12,7 @@ import type { Exchange } from '../src/net/exchange';
 import type { NetId } from '../src/net/identity';
 import { hashPort } from '../src/port';
 import { AGAIN } from '../src/stream/record';
-import { freshRoot, isRoot, killFixtures, openFds, removeRoot, runFixture, secondUser, startFixture } from './helpers';
+import { freshRoot, isRoot, testIf, killFixtures, openFds, removeRoot, runFixture, secondUser, startFixture } from './helpers';
 
 let dir: string;
 let root: string;
@@ -66,10 +66,12 @@ describe('key files', () => {
     const short = join(configWithKey('short', 'tiny'), 'cs', 'key');
     expect(() => net.readKey(short, process.geteuid!())).toThrow(expect.objectContaining({ code: 'EACCES', message: expect.stringContaining('at least 16') }));
     expect(() => net.readKey(good, process.geteuid!() + 1)).toThrow(expect.objectContaining({ code: 'EACCES', message: expect.stringContaining('is owned by uid') }));
-    if (isRoot) {
-      chownSync(good, 12345, 12345);
-      expect(() => net.readKey(good, 0)).toThrow(expect.objectContaining({ code: 'EACCES', message: expect.stringContaining('owned by uid 12345, not 0') }));
-    }
+  });
+
+  testIf(isRoot, 'giving a file away needs root')('a key file given to another uid is refused to root', () => {
+    const good = join(configWithKey('given'), 'cs', 'key');
+    chownSync(good, 12345, 12345);
+    expect(() => net.readKey(good, 0)).toThrow(expect.objectContaining({ code: 'EACCES', message: expect.stringContaining('owned by uid 12345, not 0') }));
   });
 
   test('a private key is read back (trailing newline dropped); 0400 is fine too', () => {
@@ -190,8 +192,7 @@ describe('user and group services over loopback: the kernel uid decides', () => 
     expect(openFds()).toEqual(before);
   });
 
-  test('another local user is refused with EACCES even holding the owner\'s key', async () => {
-    if (!isRoot) return console.log('skipped: a second user needs root');
+  testIf(isRoot, 'a second user needs root')('another local user is refused with EACCES even holding the owner\'s key', async () => {
     const uid = secondUser();
     // the same secret on both sides: a key would prove it, but a local peer is judged by its kernel uid alone
     const secret = 'one-secret-for-both-0123456789';
@@ -206,14 +207,16 @@ describe('user and group services over loopback: the kernel uid decides', () => 
     expect(s.child.exitCode).toBe(null);
   });
 
-  test('group=<gid>: a member is admitted, a local non-member refused', async () => {
+  test('group=<gid>: a member is admitted', async () => {
+    const path = `/dev/tcp/local/${await freePortName('grp')}/group=${process.getegid!()}`;
+    await startFixture('net-server.js', [path, 'echo']);
+    const r = await runFixture('net-client.js', [path, 'member']);
+    expect(JSON.parse(r.stdout)).toMatchObject({ reply: 'member' });
+  });
+
+  testIf(isRoot, 'a non-member needs a second user, which needs root')('group=<gid>: a local non-member is refused', async () => {
     const path = `/dev/tcp/local/${await freePortName('grp')}/group=0`;
     await startFixture('net-server.js', [path, 'echo']);
-    if (process.getegid!() === 0) {
-      const r = await runFixture('net-client.js', [path, 'member']);
-      expect(JSON.parse(r.stdout)).toMatchObject({ reply: 'member' });
-    }
-    if (!isRoot) return console.log('skipped: a non-member needs a second user, which needs root');
     const r = await runFixture('net-client.js', [path, 'stranger'], { asUser: secondUser() });
     expect(JSON.parse(r.stdout)).toMatchObject({ error: 'EACCES' });
   });

@@ -11,7 +11,7 @@ import * as net from '../src/net';
 import { parsePath } from '../src/path';
 import { hashPort } from '../src/port';
 import { open } from '../src/stream/async';
-import { FIXTURES, freshRoot, isRoot, killFixtures, removeRoot, runFixture, secondUser } from './helpers';
+import { FIXTURES, freshRoot, isRoot, testIf, killFixtures, removeRoot, runFixture, secondUser } from './helpers';
 
 let root: string;
 let dir: string;
@@ -180,8 +180,7 @@ describe('host status: csnote and csstat', () => {
     expect(() => net.csstat('junk')).toThrow(expect.objectContaining({ code: 'EINVAL' }));
   });
 
-  test('only the owner of a host\'s status file may note it (EPERM for another user)', async () => {
-    if (!isRoot) return console.log('skipped: a second user needs root');
+  testIf(isRoot, 'a second user needs root')('only the owner of a host\'s status file may note it (EPERM for another user)', async () => {
     net.csnote('delta', sample);
     const r = await runFixture('net-note.js', ['delta'], { asUser: secondUser(), env: { CS_STAT_DIR: join(dir, 'stat') } });
     expect(r.stdout.trim()).toBe('EPERM');

@@ -2,22 +2,22 @@
 // client on one reaches a server on the other by host name and by address, a
 // `user` service admits a remote peer only with the right key, and a service is
 // started on the other host through CS_REMOTE_SHELL running `cs` there.
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { csnote } from '../src/net';
 import { hashPort } from '../src/port';
-import { FIXTURES } from './helpers';
+import { FIXTURES, testIf } from './helpers';
 import { runOn, setup, startOn, teardown, unavailable, type TestNet } from './netns';
 
 const why = unavailable();
+const netTest = testIf(why === null, why ?? '');
 const CLI = join(__dirname, '..', 'dist', 'src', 'cli', 'main.js');
 let tn: TestNet;
 let seq = 0;
 const service = (what: string) => `${what}${process.pid}n${seq++}`;
 
 beforeAll(() => {
-  if (why) return console.log(`skipped: ${why}`);
-  tn = setup(2);
+  if (why === null) tn = setup(2);
 });
 afterAll(() => teardown());
 
@@ -37,8 +37,7 @@ function writeKey(config: string, secret: string): void {
   writeFileSync(join(config, 'cs', 'key'), secret, { mode: 0o600 });
 }
 
-test('a client on one host reaches a server on another by host name and by address', async () => {
-  if (why) return console.log(`skipped: ${why}`);
+netTest('a client on one host reaches a server on another by host name and by address', async () => {
   const [a, b] = tn.hosts;
   const name = service('far');
   const s = await serverOn(1, `/dev/tcp/local/${name}`, 'echo');
@@ -50,8 +49,7 @@ test('a client on one host reaches a server on another by host name and by addre
   expect(await client(0, `/dev/tcp/nosuchhost/${name}`)).toMatchObject({ error: 'ENOTFOUND' });
 });
 
-test('a remote peer is known by its address only: hid set, uid and gid -1', async () => {
-  if (why) return console.log(`skipped: ${why}`);
+netTest('a remote peer is known by its address only: hid set, uid and gid -1', async () => {
   const [a] = tn.hosts;
   const name = service('who');
   await serverOn(1, `/dev/tcp/local/${name}`, 'whoami');
@@ -60,8 +58,7 @@ test('a remote peer is known by its address only: hid set, uid and gid -1', asyn
   expect(JSON.parse(r.reply)).toMatchObject({ hid, address: a.address, uid: -1, gid: -1, pid: -1, local: false });
 });
 
-test('share reaches the least-loaded live host the status routines know', async () => {
-  if (why) return console.log(`skipped: ${why}`);
+netTest('share reaches the least-loaded live host the status routines know', async () => {
   const [a, b] = tn.hosts;
   const name = service('shared');
   await serverOn(1, `/dev/tcp/local/${name}`, 'echo');
@@ -76,8 +73,7 @@ test('share reaches the least-loaded live host the status routines know', async 
   expect(await client(0, `/dev/tcp/share/${name}`, 'to the calm one')).toEqual({ path: `/dev/tcp/${b.address}/${hashPort(name)}`, reply: 'to the calm one' });
 });
 
-test('a user service refuses a remote peer without the right key and admits one with it', async () => {
-  if (why) return console.log(`skipped: ${why}`);
+netTest('a user service refuses a remote peer without the right key and admits one with it', async () => {
   const [a, b] = tn.hosts;
   const name = service('mine');
   const secret = 'shared-home-secret-0123456789abcdef';
@@ -93,9 +89,7 @@ test('a user service refuses a remote peer without the right key and admits one 
   expect(JSON.parse(r.reply)).toMatchObject({ address: a.address, uid: 0, local: false });
 });
 
-test('a service listed for another host in its hosts file is started there through CS_REMOTE_SHELL running cs', async () => {
-  if (why) return console.log(`skipped: ${why}`);
-  if (!existsSync(CLI)) return console.log(`skipped: the cs command (${CLI}) is not built yet`);
+netTest('a service listed for another host in its hosts file is started there through CS_REMOTE_SHELL running cs', async () => {
   const [, b] = tn.hosts;
   const name = service('started');
   // the launch entry, as every host would see it on a shared file system

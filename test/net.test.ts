@@ -11,7 +11,7 @@ import { parsePath } from '../src/path';
 import { hashPort } from '../src/port';
 import { cspath } from '../src/stream/api';
 import { waitSync } from '../src/stream/wait';
-import { freshRoot, isRoot, killFixtures, openFds, removeRoot, runFixture, secondUser, startFixture } from './helpers';
+import { freshRoot, isRoot, testIf, killFixtures, openFds, removeRoot, runFixture, secondUser, startFixture } from './helpers';
 
 let root: string;
 let seq = 0;
@@ -233,8 +233,7 @@ describe('peer identity over tcp', () => {
     expect(peer).toMatchObject({ hid: 0x7f000001, address: '127.0.0.1', uid: process.geteuid!(), gid: -1, local: true });
   });
 
-  test('another user\'s loopback connection shows that user\'s uid', async () => {
-    if (!isRoot) return console.log('skipped: a second user needs root');
+  testIf(isRoot, 'a second user needs root')('another user\'s loopback connection shows that user\'s uid', async () => {
     const uid = secondUser();
     const name = await freshService('other');
     await startFixture('net-server.js', [`/dev/tcp/local/${name}`, 'whoami']);

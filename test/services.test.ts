@@ -10,7 +10,7 @@ import * as sys from '../src/sys';
 import { mountDir, type MountDir } from '../src/namespace';
 import { parsePath } from '../src/path';
 import { findLaunchEntry } from '../src/launch/entry';
-import { freshRoot, isRoot, killFixtures, openFds, removeRoot, runFixture, secondUser, startFixture, makeAuthFd, killPids } from './helpers';
+import { freshRoot, isRoot, testIf, killFixtures, openFds, removeRoot, runFixture, secondUser, startFixture, makeAuthFd, killPids } from './helpers';
 
 const ROOT_DIR = join(__dirname, '..');
 let root: string;
@@ -210,11 +210,7 @@ describe('fdstore', () => {
     await gone(md(FDSTORE).socket);
   });
 
-  test('each uid sees only its own names', async () => {
-    if (!isRoot) {
-      console.log('skipped: needs root to run a client as a second user');
-      return;
-    }
+  testIf(isRoot, 'needs root to run a client as a second user')('each uid sees only its own names', async () => {
     const uid = secondUser();
     const before = openFds();
     const fd = open(FDSTORE);

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as cs from '../src';
 import * as sys from '../src/sys';
-import { freshRoot, isRoot, killFixtures, openFds, removeRoot, runFixture, secondUser, startFixture, makeAuthFd } from './helpers';
+import { freshRoot, isRoot, testIf, killFixtures, openFds, removeRoot, runFixture, secondUser, startFixture, makeAuthFd } from './helpers';
 
 let root: string;
 let seq = 0;
@@ -190,8 +190,7 @@ describe('instances and access', () => {
     expect(readdirSync(svcDir).sort()).toEqual(['---prod', '---staging']);
   });
 
-  test('a user service is refused to another uid by directory mode and by kernel credentials', async () => {
-    if (!isRoot) return console.log('skipped: needs root to create a second user');
+  testIf(isRoot, 'needs root to create a second user')('a user service is refused to another uid by directory mode and by kernel credentials', async () => {
     const other = secondUser();
     // root's own user service: the 0700 perm directory keeps the other user out
     const mine = name('mine');
@@ -211,8 +210,7 @@ describe('instances and access', () => {
     expect(byOwner).toEqual({ ok: true, said: 'theirs' });
   });
 
-  test('a client of a user service refuses a server run by anyone else (a planted socket)', async () => {
-    if (!isRoot) return console.log('skipped: needs root to create a second user');
+  testIf(isRoot, 'needs root to create a second user')('a client of a user service refuses a server run by anyone else (a planted socket)', async () => {
     const other = secondUser();
     const planted = name('planted');
     await startFixture('stream-server.js', [`${planted}/user=${other}`, 'name', 'impostor']);
