@@ -53,9 +53,14 @@ test('the tarball holds the LICENSE, the built code, types and launch entries, a
   expect(mapped).toEqual([]);
 });
 
-test('require() and import by name give the same API, and package.json is exported', () => {
+test('require() and import by name give the same API, one instance of it, and package.json is exported', () => {
   writeFileSync(join(app, 'names.cjs'), `console.log(JSON.stringify([Object.keys(require('${NAME}')).sort(), require('${NAME}/package.json').name]))`);
-  writeFileSync(join(app, 'names.mjs'), `import * as cs from '${NAME}'; console.log(JSON.stringify(Object.keys(cs).filter((k) => k !== 'default' && k !== '__esModule').sort()))`);
+  writeFileSync(join(app, 'names.mjs'), [
+    `import * as cs from '${NAME}';`,
+    `import { createRequire } from 'node:module';`,
+    `if (cs.caps !== createRequire(import.meta.url)('${NAME}').caps) throw new Error('import and require loaded two copies');`,
+    `console.log(JSON.stringify(Object.keys(cs).filter((k) => k !== 'default' && k !== '__esModule').sort()));`,
+  ].join('\n'));
   const cjs = run(process.execPath, ['names.cjs']);
   const esm = run(process.execPath, ['names.mjs']);
   expect({ cjs: cjs.stderr, esm: esm.stderr }).toEqual({ cjs: '', esm: '' });
