@@ -82,13 +82,32 @@ describe('key files', () => {
   });
 });
 
+/** A connected loopback tcp pair, both ends non-blocking: [accepted (server) end, client end]. */
+function tcpPair(): [number, number] {
+  const l = sys.socket(sys.AF_INET, sys.SOCK_STREAM | sys.SOCK_NONBLOCK);
+  try {
+    sys.bind(l, sys.inetAddr('127.0.0.1', 0));
+    sys.listen(l, 1);
+    const b = sys.socket(sys.AF_INET, sys.SOCK_STREAM | sys.SOCK_NONBLOCK);
+    sys.connect(b, sys.inetAddr('127.0.0.1', sys.localInet(l).port));
+    for (let i = 0; i < 100; i++) {
+      const a = sys.accept(l, sys.SOCK_NONBLOCK);
+      if (a >= 0) return [a, b];
+      sys.poll(new Int32Array([l, sys.POLLIN]), 1, 100);
+    }
+    throw new Error('loopback connection not accepted');
+  } finally {
+    sys.close(l);
+  }
+}
+
 /**
  * Run the server and client halves of the handshake against each other on a real
- * socket pair, each with its own config dir (so each reads its own key file), and
- * report how each side ended.
+ * loopback tcp connection, each with its own config dir (so each reads its own key
+ * file), and report how each side ended.
  */
 function handshake(rules: Rules, serverConfig: string, clientConfig: string): { server: NetId | string; client: string } {
-  const [a, b] = sys.socketpair(sys.SOCK_STREAM | sys.SOCK_NONBLOCK);
+  const [a, b] = tcpPair();
   const remote: NetId = { hid: 0x0ad50102, pid: -1, uid: -1, gid: -1, groups: [], address: '10.213.1.2', port: 40000, local: false };
   const sides = [
     { ex: serverAuth(a, remote, rules, '/dev/tcp/local/svc/user') as Exchange<unknown>, config: serverConfig, fd: a },
@@ -159,7 +178,7 @@ describe('the challenge-response of a remote peer', () => {
   });
 
   test('a server that does not speak the handshake is EPROTO, not a hang', () => {
-    const [a, b] = sys.socketpair(sys.SOCK_STREAM | sys.SOCK_NONBLOCK);
+    const [a, b] = tcpPair();
     sys.writeRaw(a, Buffer.from('HTTP/1.0 200 OK\r\n'));
     const ex = clientAuth(b, '/dev/tcp/h/svc/user');
     const step = ex.next().value as { attempt: () => unknown };

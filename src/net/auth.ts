@@ -1,31 +1,39 @@
 // The access handshake of tcp `user`/`group` services (tcp `other` services have
 // none: their streams are plain bytes from the first one, open to any tcp peer).
 //
-//   server -> client  'C' 'S' 0x01 <verdict>              4 bytes, at once after accept
-//       verdict 0      admitted: the peer is on this host and the kernel's socket table
-//                      shows a uid the service admits; the stream is ready
-//       verdict 1      prove who you are: 32 random bytes (the nonce) follow
+//   server -> client  'C' 'S' 0x02 <verdict>              4 bytes, at once after accept
+//       verdict 0      admitted: the peer is on this host and its own socket, held by
+//                      a process, was made by a uid the service admits; the stream is ready
+//       verdict 1      prove who you are: 32 random bytes (the server's nonce Ns) follow
 //       other          refused with that errno (13, EACCES); the server closes
-//   client -> server  <uid u32 LE> <HMAC-SHA256(key, "cs-auth-1" nonce uid-u32-LE)>  36 bytes
-//   server -> client  <result>                              1 byte: 0 admitted, else errno, then close
+//   client -> server  <uid u32 LE> <Nc: 32 random bytes> <HMAC-SHA256(key, "cs-auth-2 client" Ns Nc uid E)>   68 bytes
+//   server -> client  0 <HMAC-SHA256(key, "cs-auth-2 server" Ns Nc uid E)>   33 bytes: admitted
+//                     or <errno>                                            1 byte, then close
 //
-// `key` is the secret in the key file of that uid (see key.ts). The server admits
-// the uid if the service admits it (`user`: the service's uid; `group`: a member of
-// the group) and the proof matches the key it reads for that uid.
+// `key` is the secret in the key file of that uid (see key.ts); uid is u32 LE. E is
+// the server's end of the connection: its address as 16 bytes (IPv4 as ::ffff:a.b.c.d)
+// and its port (u16 BE); the server takes it from its socket, the client from the
+// address it connected to. The server admits the uid if the service admits it (`user`:
+// the service's uid; `group`: a member of the group) and the client's proof matches the
+// key it reads for that uid; the client uses the stream only if the server's proof
+// matches its own key. A relay in the middle connects to the server from its own end,
+// so a client's proof (made for the relay's address) never matches there, and without
+// the key it cannot answer the client itself.
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { csError, errnoCode } from '../sys';
+import { csError, errnoCode, inet6Bytes, localInet, type InetAddress } from '../sys';
 import type { MountDir } from '../namespace';
 import { inGroup } from './accounts';
 import { readExact, writeAll, type Exchange } from './exchange';
 import type { NetId } from './identity';
 import { keyFile, keyFileOf, readKey } from './key';
 
-const MAGIC = Buffer.from('CS\x01', 'latin1');
+const MAGIC = Buffer.from('CS\x02', 'latin1');
 const ADMITTED = 0;
 const PROVE = 1;
 const EACCES = 13;
 const NONCE_BYTES = 32;
-const PROOF_BYTES = 4 + 32;
+const MAC_BYTES = 32;
+const ANSWER_BYTES = 4 + NONCE_BYTES + MAC_BYTES;
 
 /** Access rules of a service: the uid or gid its path names (null: no rule). */
 export type Rules = Pick<MountDir, 'uid' | 'gid'>;
@@ -35,14 +43,24 @@ export function hasRules(r: Rules | undefined): r is Rules {
 }
 
 function admits(rules: Rules, uid: number): boolean {
-  if (rules.uid !== null && uid !== rules.uid) return false;
+  if (uid < 0 || (rules.uid !== null && uid !== rules.uid)) return false;
   return rules.gid === null || inGroup(uid, rules.gid);
 }
 
-function proof(key: Buffer, nonce: Buffer, uid: number): Buffer {
-  const u = Buffer.alloc(4);
-  u.writeUInt32LE(uid >>> 0);
-  return createHmac('sha256', key).update('cs-auth-1').update(nonce).update(u).digest();
+/** What both proofs cover: the two nonces, the uid and the server's end E. */
+interface Challenge {
+  ns: Buffer;
+  nc: Buffer;
+  uid: number;
+  server: InetAddress;
+}
+
+function mac(key: Buffer, role: 'client' | 'server', c: Challenge): Buffer {
+  const tail = Buffer.alloc(4 + 16 + 2);
+  tail.writeUInt32LE(c.uid >>> 0, 0);
+  inet6Bytes(c.server.address).copy(tail, 4);
+  tail.writeUInt16BE(c.server.port, 20);
+  return createHmac('sha256', key).update(`cs-auth-2 ${role}`).update(c.ns).update(c.nc).update(tail).digest();
 }
 
 /** Server side, on an accepted stream of a service with rules: returns the admitted identity. */
@@ -54,26 +72,28 @@ export function* serverAuth(fd: number, id: NetId, rules: Rules, path: string): 
     if (!ok) throw csError('EACCES', what, path, `local peer uid ${id.uid} is not admitted`);
     return id;
   }
-  const nonce = randomBytes(NONCE_BYTES);
-  yield writeAll(fd, Buffer.concat([MAGIC, Buffer.of(PROVE), nonce]), what, path);
-  const answer = (yield readExact(fd, PROOF_BYTES, what, path)) as Buffer;
-  const uid = answer.readUInt32LE(0);
-  const ok = admits(rules, uid) && matches(uid, nonce, answer.subarray(4), path);
-  yield writeAll(fd, Buffer.of(ok ? ADMITTED : EACCES), what, path);
-  if (!ok) throw csError('EACCES', what, path, `remote peer ${id.address} did not prove uid ${uid} with a key the service admits`);
-  return { ...id, uid };
+  const ns = randomBytes(NONCE_BYTES);
+  yield writeAll(fd, Buffer.concat([MAGIC, Buffer.of(PROVE), ns]), what, path);
+  const answer = (yield readExact(fd, ANSWER_BYTES, what, path)) as Buffer;
+  const c = { ns, nc: answer.subarray(4, 4 + NONCE_BYTES), uid: answer.readUInt32LE(0), server: localInet(fd) };
+  const key = admits(rules, c.uid) ? keyOf(c.uid, path) : null;
+  if (key === null || !timingSafeEqual(mac(key, 'client', c), answer.subarray(4 + NONCE_BYTES))) {
+    yield writeAll(fd, Buffer.of(EACCES), what, path);
+    throw csError('EACCES', what, path, `remote peer ${id.address} did not prove uid ${c.uid} with a key the service admits`);
+  }
+  yield writeAll(fd, Buffer.concat([Buffer.of(ADMITTED), mac(key, 'server', c)]), what, path);
+  return { ...id, uid: c.uid };
 }
 
-function matches(uid: number, nonce: Buffer, given: Buffer, path: string): boolean {
+/** The key of `uid` as this host keeps it, or null when it has none that may be used. */
+function keyOf(uid: number, path: string): Buffer | null {
   const file = keyFileOf(uid);
-  if (file === null) return false;
-  let key: Buffer;
+  if (file === null) return null;
   try {
-    key = readKey(file, uid, path);
+    return readKey(file, uid, path);
   } catch {
-    return false;
+    return null;
   }
-  return timingSafeEqual(proof(key, nonce, uid), given);
 }
 
 /** Client side, right after connecting to a service with rules. */
@@ -86,12 +106,17 @@ export function* clientAuth(fd: number, path: string): Exchange<void> {
   const verdict = head[MAGIC.length];
   if (verdict === ADMITTED) return;
   if (verdict !== PROVE) throw csError(errnoCode(verdict), what, path, 'the server refused the connection');
-  const nonce = (yield readExact(fd, NONCE_BYTES, what, path)) as Buffer;
+  const ns = (yield readExact(fd, NONCE_BYTES, what, path)) as Buffer;
   const uid = process.geteuid!();
   const key = readKey(keyFile(), uid, path);
+  const c = { ns, nc: randomBytes(NONCE_BYTES), uid, server: localInet(fd, true) };
   const u = Buffer.alloc(4);
   u.writeUInt32LE(uid);
-  yield writeAll(fd, Buffer.concat([u, proof(key, nonce, uid)]), what, path);
+  yield writeAll(fd, Buffer.concat([u, c.nc, mac(key, 'client', c)]), what, path);
   const result = ((yield readExact(fd, 1, what, path)) as Buffer)[0];
   if (result !== ADMITTED) throw csError(errnoCode(result), what, path, `the server refused the proof for uid ${uid} (key file ${keyFile()})`);
+  const proof = (yield readExact(fd, MAC_BYTES, what, path)) as Buffer;
+  if (!timingSafeEqual(mac(key, 'server', c), proof)) {
+    throw csError('EACCES', what, path, `the server did not prove it holds the key of uid ${uid}: something between this host and the service answered for it`);
+  }
 }

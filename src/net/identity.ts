@@ -1,10 +1,17 @@
-// Who is at the other end of an internet socket. The kernel's socket table
-// (/proc/net/tcp, tcp6) lists every socket of this host with its owner's uid: a
-// peer whose own socket is in it is on this host and gets that uid; any other
-// peer is remote and is known only by its address (uid/gid -1).
-import { readFileSync } from 'node:fs';
-import { endianness } from 'node:os';
-import { localInet } from '../sys';
+// Who is at the other end of an internet socket. The kernel's socket diagnostics
+// (sock_diag, asked for the one socket whose ends are exactly the peer's) say
+// whether the peer's own socket is on this host and who made it. Only a socket a
+// process still holds (inode not 0) in a connected state vouches for a uid: a
+// closed, orphaned or time-wait socket belongs to nobody (the kernel shows uid 0
+// for some of them). A peer on this host without such a socket, or a loopback peer
+// whose socket is gone, is local with uid -1 (refused by `user`/`group` services);
+// any other peer is remote and known only by its address.
+import { isIPv4 } from 'node:net';
+import {
+  diagSocket, localInet, IPPROTO_TCP, IPPROTO_UDP,
+  TCP_CLOSE, TCP_CLOSE_WAIT, TCP_CLOSING, TCP_ESTABLISHED, TCP_FIN_WAIT1, TCP_FIN_WAIT2, TCP_LAST_ACK, TCP_LISTEN,
+  type DiagSocket,
+} from '../sys';
 import type { CsId } from '../stream/flags';
 import { canonicalAddress, ipv4Number } from './hosts';
 
@@ -17,72 +24,55 @@ export interface NetId extends CsId {
   /** The peer's address and port. */
   address: string;
   port: number;
-  /** True when the kernel's socket table shows the peer's socket on this host. */
+  /** True when the peer is on this host (its uid is -1 when its socket vouches for nobody). */
   local: boolean;
 }
 
-/** A table address (hex, 32-bit words in host byte order) as canonical text. */
-function tableAddress(hex: string): string {
-  const bytes = Buffer.from(hex, 'hex');
-  if (endianness() === 'LE') for (let i = 0; i < bytes.length; i += 4) bytes.subarray(i, i + 4).reverse();
-  if (bytes.length === 4) return [...bytes].join('.');
-  const words: string[] = [];
-  for (let i = 0; i < 16; i += 2) words.push(bytes.readUInt16BE(i).toString(16));
-  return canonicalAddress(words.join(':'));
+/** States of a connected socket (udp: connected is ESTABLISHED) a process may still hold. */
+const CONNECTED = new Set([TCP_ESTABLISHED, TCP_FIN_WAIT1, TCP_FIN_WAIT2, TCP_CLOSE_WAIT, TCP_LAST_ACK, TCP_CLOSING]);
+const WILDCARDS = new Set(['0.0.0.0', '::']);
+
+function sameEnd(a: Endpoint, b: Endpoint): boolean {
+  return a.port === b.port && canonicalAddress(a.address) === canonicalAddress(b.address);
 }
 
-const TIME_WAIT = 0x06;
-const LISTEN = 0x0a;
-
-interface TableEntry {
-  local: string;
-  localPort: number;
-  remote: string;
-  state: number;
-  uid: number;
+function isLoopback(address: string): boolean {
+  return address === '::1' || (isIPv4(address) && address.startsWith('127.'));
 }
 
-/** Every socket of this host (network namespace) for `proto`, IPv4 and IPv6 tables alike. */
-function socketTable(proto: 'tcp' | 'udp'): TableEntry[] {
-  const entries: TableEntry[] = [];
-  for (const table of [proto, `${proto}6`]) {
-    let text: string;
-    try {
-      text = readFileSync(`/proc/net/${table}`, 'latin1');
-    } catch {
-      continue;
-    }
-    for (const line of text.split('\n').slice(1)) {
-      // sl local rem st queues tr retrnsmt uid timeout inode
-      const f = line.trim().split(/\s+/u);
-      if (f.length < 10) continue;
-      const [la, lp] = f[1].split(':');
-      const [ra, rp] = f[2].split(':');
-      const local = tableAddress(la);
-      entries.push({ local: `${local}:${parseInt(lp, 16)}`, localPort: parseInt(lp, 16), remote: `${tableAddress(ra)}:${parseInt(rp, 16)}`, state: parseInt(f[3], 16), uid: Number(f[7]) });
-    }
-  }
-  return entries;
+/** The uid a socket vouches for: a process holds it (inode) and it is in one of `states`. */
+function owner(s: DiagSocket, states: Set<number>): number | null {
+  return s.inode !== 0 && states.has(s.state) ? s.uid : null;
 }
 
-const WILDCARDS = ['0.0.0.0', '::'];
+/** A server's socket for `server`: listening (tcp) or unconnected (udp), at its address or every address. */
+function servesAt(s: DiagSocket, server: Endpoint): boolean {
+  return s.local.port === server.port && s.remote.port === 0 && WILDCARDS.has(canonicalAddress(s.remote.address)) &&
+    (WILDCARDS.has(canonicalAddress(s.local.address)) || sameEnd(s.local, server));
+}
+
+export interface SocketOwner {
+  /** True when a socket with exactly these ends is on this host (live or not). */
+  found: boolean;
+  /** Its creator's uid when a process holds it in a connected state, else null. */
+  uid: number | null;
+}
 
 /**
- * The uid owning the socket of this host whose local end is `local` and remote end
- * `remote`, or null when there is none (a remote peer, or one already gone). With
- * `listener`, a peer that is a server may also be found by its listening socket
- * (a connection still in its accept queue may not be listed yet).
+ * The socket of this host whose local end is `local` and remote end `remote`. With
+ * `server`, `local` is a server's end and a connection it has not accepted yet is
+ * vouched for by its listening (tcp) or unconnected (udp) socket.
  */
-export function socketOwner(proto: 'tcp' | 'udp', local: Endpoint, remote: Endpoint, listener = false): number | null {
-  const address = canonicalAddress(local.address);
-  const want = { local: `${address}:${local.port}`, remote: `${canonicalAddress(remote.address)}:${remote.port}` };
-  const table = socketTable(proto);
-  // TIME_WAIT entries belong to nobody any more (the table shows uid 0 for them)
-  const exact = table.find((e) => e.state !== TIME_WAIT && e.local === want.local && e.remote === want.remote);
-  if (exact) return exact.uid;
-  if (!listener || proto !== 'tcp') return null;
-  const listening = table.find((e) => e.state === LISTEN && e.localPort === local.port && [address, ...WILDCARDS].some((a) => e.local === `${a}:${local.port}`));
-  return listening ? listening.uid : null;
+export function socketOwner(proto: 'tcp' | 'udp', local: Endpoint, remote: Endpoint, server = false): SocketOwner {
+  const protocol = proto === 'tcp' ? IPPROTO_TCP : IPPROTO_UDP;
+  const s = diagSocket(protocol, local, remote);
+  const exact = s !== null && sameEnd(s.local, local) && sameEnd(s.remote, remote);
+  const uid = exact ? owner(s, CONNECTED) : null;
+  if (uid !== null || !server) return { found: exact, uid };
+  // not accepted yet (no inode) or never connected: the socket that serves the port
+  const bound = s !== null && !exact ? s : diagSocket(protocol, local, { address: isIPv4(canonicalAddress(local.address)) ? '0.0.0.0' : '::', port: 0 });
+  const serves = bound !== null && servesAt(bound, local) ? owner(bound, new Set([proto === 'tcp' ? TCP_LISTEN : TCP_CLOSE])) : null;
+  return { found: exact || serves !== null, uid: serves };
 }
 
 /**
@@ -93,6 +83,6 @@ export function peerId(fd: number, proto: 'tcp' | 'udp' = 'tcp', peerIsServer = 
   const me = localInet(fd);
   const peer = localInet(fd, true);
   const address = canonicalAddress(peer.address);
-  const uid = socketOwner(proto, { address, port: peer.port }, me, peerIsServer);
-  return { hid: ipv4Number(address), pid: -1, uid: uid ?? -1, gid: -1, groups: [], address, port: peer.port, local: uid !== null };
+  const { found, uid } = socketOwner(proto, { address, port: peer.port }, me, peerIsServer);
+  return { hid: ipv4Number(address), pid: -1, uid: uid ?? -1, gid: -1, groups: [], address, port: peer.port, local: found || isLoopback(address) };
 }

@@ -61,6 +61,11 @@ function ipv6Bytes(address: string): Buffer {
   return b;
 }
 
+/** An address as 16 bytes, IPv4 as IPv4-mapped IPv6, so both spellings of one address agree (zone ids dropped). */
+export function inet6Bytes(address: string): Buffer {
+  return ipv6Bytes(isIPv4(address) ? `::ffff:${address}` : address.split('%')[0]);
+}
+
 /** Decode a sockaddr_in/in6 written by the kernel. */
 export function decodeInet(a: Buffer): InetAddress {
   const family = a.readUInt16LE(0);

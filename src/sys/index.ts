@@ -3,4 +3,5 @@ export * from './errors';
 export * from './libc';
 export * from './msg';
 export * from './addr';
+export * from './diag';
 export { Watcher } from './watch';

@@ -84,8 +84,8 @@ function check(ret: number, syscall: string, path?: string): number {
   return ret;
 }
 
-export function socket(domain: number, type: number): number {
-  return check(c.socket(domain, type | SOCK_CLOEXEC, 0), 'socket');
+export function socket(domain: number, type: number, protocol = 0): number {
+  return check(c.socket(domain, type | SOCK_CLOEXEC, protocol), 'socket');
 }
 
 export function socketpair(type: number): [number, number] {
@@ -256,6 +256,7 @@ export const SO_TYPE = 3;
 export const SO_ACCEPTCONN = 30;
 export const SO_DOMAIN = 39;
 export const IPPROTO_TCP = 6;
+export const IPPROTO_UDP = 17;
 export const TCP_NODELAY = 1;
 
 const inet = {
