@@ -189,19 +189,20 @@ describe('the challenge-response of a remote peer', () => {
   });
 });
 
-describe('user and group services over loopback: the kernel uid decides', () => {
-  async function freePortName(what: string): Promise<string> {
-    for (let i = 0; ; i++) {
-      const name = `${what}${process.pid}k${i}`;
-      const free = await new Promise<boolean>((resolve) => {
-        const s = createServer();
-        s.once('error', () => resolve(false));
-        s.listen(hashPort(name), () => s.close(() => resolve(true)));
-      });
-      if (free) return name;
-    }
+/** A service name whose hashed tcp port is free now. */
+async function freePortName(what: string): Promise<string> {
+  for (let i = 0; ; i++) {
+    const name = `${what}${process.pid}k${i}`;
+    const free = await new Promise<boolean>((resolve) => {
+      const s = createServer();
+      s.once('error', () => resolve(false));
+      s.listen(hashPort(name), () => s.close(() => resolve(true)));
+    });
+    if (free) return name;
   }
+}
 
+describe('user and group services over loopback: the kernel uid decides', () => {
   test('the owner is admitted without any key; the stream then carries bytes', async () => {
     const path = `/dev/tcp/local/${await freePortName('mine')}/user`;
     await startFixture('net-server.js', [path, 'echo'], { env: { XDG_CONFIG_HOME: join(dir, 'none') } });
@@ -238,5 +239,41 @@ describe('user and group services over loopback: the kernel uid decides', () => 
     await startFixture('net-server.js', [path, 'echo']);
     const r = await runFixture('net-client.js', [path, 'stranger'], { asUser: secondUser() });
     expect(JSON.parse(r.stdout)).toMatchObject({ error: 'EACCES' });
+  });
+});
+
+// A peer that connects, writes and closes while the server is stopped is accepted
+// only after its socket is closed: the kernel then shows it as an orphan or
+// time-wait socket (owned by nobody, listed with uid 0), never as its user's.
+(isRoot ? describe : describe.skip)('a local peer gone before the server accepts (needs root for a second user)', () => {
+  const CONNECTIONS = 50;
+
+  /** Start a `log` server of root for `path`, stop it, let a second user hit it, resume it; the lines it printed. */
+  async function hitWhileStopped(path: string): Promise<Record<string, unknown>[]> {
+    const s = await startFixture('net-server.js', [path, 'log']);
+    const port = s.line.split('/').pop()!;
+    process.kill(s.child.pid!, 'SIGSTOP');
+    try {
+      const r = await runFixture('net-hit.js', ['127.0.0.1', port, String(CONNECTIONS)], { asUser: secondUser(), ms: 20000 });
+      expect(r.stdout.trim()).toBe(`done ${CONNECTIONS}`);
+    } finally {
+      process.kill(s.child.pid!, 'SIGCONT');
+    }
+    const deadline = Date.now() + 20000;
+    while (s.lines.length < CONNECTIONS && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(s.lines.length).toBe(CONNECTIONS);
+    return s.lines.map((l) => JSON.parse(l));
+  }
+
+  test(`a plain service never reports such a peer as uid 0 (${CONNECTIONS} connections)`, async () => {
+    const seen = await hitWhileStopped(`/dev/tcp/local/${await freePortName('gone')}`);
+    expect(seen.filter((id) => id.uid !== -1)).toEqual([]);
+    expect(seen.every((id) => id.local === true && id.address === '127.0.0.1')).toBe(true);
+  });
+
+  test(`a user service of root never admits such a peer (${CONNECTIONS} connections)`, async () => {
+    const seen = await hitWhileStopped(`/dev/tcp/local/${await freePortName('goneu')}/user=0`);
+    expect(seen.filter((line) => line.refused === undefined)).toEqual([]);
+    expect(seen.filter((line) => !String(line.message).includes('local peer uid -1 is not admitted'))).toEqual([]);
   });
 });
