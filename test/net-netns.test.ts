@@ -1,7 +1,8 @@
-// Two real test hosts (network namespaces on a private subnet, see netns.ts): a
-// client on one reaches a server on the other by host name and by address, a
-// `user` service admits a remote peer only with the right key, and a service is
-// started on the other host through CS_REMOTE_SHELL running `cs` there.
+// Three real test hosts (network namespaces on a private subnet, see netns.ts): a
+// client on one reaches a server on another by host name and by address, a
+// `user` service admits a remote peer only with the right key and never a relay
+// between them, and a service is started on the other host through
+// CS_REMOTE_SHELL running `cs` there.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { csnote } from '../src/net';
@@ -17,7 +18,7 @@ let seq = 0;
 const service = (what: string) => `${what}${process.pid}n${seq++}`;
 
 beforeAll(() => {
-  if (why === null) tn = setup(2);
+  if (why === null) tn = setup(3);
 });
 afterAll(() => teardown());
 
@@ -87,6 +88,50 @@ netTest('a user service refuses a remote peer without the right key and admits o
   writeKey(a.config, secret);
   const r = await client(0, path);
   expect(JSON.parse(r.reply)).toMatchObject({ address: a.address, uid: 0, local: false });
+});
+
+/**
+ * A keyed client on host 0 opens the `user` service `name` of host 1 through a relay
+ * (net-relay.js in `mode`) on host 2; what the client answered and every byte the
+ * server sent the relay.
+ */
+async function throughRelay(name: string, mode: 'forward' | 'impostor', message: string) {
+  const secret = 'shared-home-secret-0123456789abcdef';
+  writeKey(tn.hosts[0].config, secret);
+  writeKey(tn.hosts[1].config, secret);
+  await serverOn(1, `/dev/tcp/local/${name}/user`, 'echo');
+  // the client itself reaches the server directly
+  expect(await client(0, `/dev/tcp/${tn.hosts[1].name}/${name}/user`, 'direct')).toMatchObject({ reply: 'direct' });
+  const port = String(hashPort(name));
+  const relay = await startOn(tn.hosts[2], tn.env(tn.hosts[2]), join(FIXTURES, 'net-relay.js'), [port, tn.hosts[1].address, port, mode]);
+  const reported = new Promise<{ fromServer: string }>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('the relay reported nothing in 10 s')), 10000);
+    relay.child.stdout!.once('data', (d) => {
+      clearTimeout(timer);
+      resolve(JSON.parse(String(d).split('\n')[0]));
+    });
+  });
+  const answer = await client(0, `/dev/tcp/${tn.hosts[2].name}/${name}/user`, message);
+  return { answer, fromServer: Buffer.from((await reported).fromServer, 'hex') };
+}
+
+/** The server sent its challenge, then its refusal (EACCES), and nothing more. */
+function refusedAfterChallenge(fromServer: Buffer): void {
+  expect(fromServer.length).toBe(4 + 32 + 1);
+  expect(fromServer[36]).toBe(13);
+}
+
+netTest('a relay forwarding a keyed client to a user service gets no admitted stream: the proof names the relay\'s address', async () => {
+  const r = await throughRelay(service('relayed'), 'forward', 'through the relay');
+  expect(r.answer).toMatchObject({ error: 'EACCES', message: expect.stringContaining('refused the proof') });
+  // the relay's own request after the handshake was never read, let alone echoed
+  refusedAfterChallenge(r.fromServer);
+});
+
+netTest('a relay that answers for a user service cannot pass off the server\'s challenge: the client wants the server\'s proof', async () => {
+  const r = await throughRelay(service('impostor'), 'impostor', 'for the server only');
+  expect(r.answer).toMatchObject({ error: 'EACCES', message: expect.stringContaining('did not prove it holds the key') });
+  refusedAfterChallenge(r.fromServer);
 });
 
 netTest('a service listed for another host in its hosts file is started there through CS_REMOTE_SHELL running cs', async () => {
