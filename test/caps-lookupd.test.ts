@@ -1,10 +1,12 @@
 // The bundled lookupd CAPS service: users, groups and hosts resolved through NSS
-// and cached; started by hand, and started on demand from its launch entry.
+// and cached; started by hand, and started on demand from its launch entry; keys
+// are never getent options, and a flood starts no more than a few getent processes.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readdirSync, readlinkSync } from 'node:fs';
-import { userInfo } from 'node:os';
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import * as cs from '../src';
+import { MAX_RUNNING, MAX_WAITING } from '../cs-services/lookupd/nss';
 import { freshRoot, killFixtures, removeRoot } from './helpers';
 
 const SERVER = join(__dirname, '..', 'lib', 'cs', 'fdp', 'lookupd', 'server');
@@ -93,6 +95,12 @@ describe('lookupd started by hand', () => {
     expect((await ask(c, 'getpwuid 0')).ok.name).toBe('root');
   });
 
+  test('a key that starts with - is a name to look up (not found), never a getent option', async () => {
+    for (const key of ['--help', '-i', '-sfiles', '--version']) {
+      expect(await ask(c, `gethostbyname ${key}`)).toMatchObject({ error: 'ENOENT', message: `no host '${key}'` });
+    }
+  });
+
   test('answers are cached: a repeated question is a hit, concurrent ones share one lookup', async () => {
     expect((await ask(c, 'stats')).ok).toEqual({ hits: 0, misses: 0, size: 0 });
     const first = await ask(c, 'getpwuid 0');
@@ -111,6 +119,41 @@ describe('lookupd started by hand', () => {
     expect(generic.key).toEqual({ name: 'lookupd', uid: euid, gid: -1 });
     expect((await ask(generic, 'getpwuid 0')).ok.uid).toBe(0);
   });
+});
+
+describe('lookupd under a flood of distinct questions', () => {
+  const FLOOD = 100; // below the 128 messages one CAPS client may have in flight
+  let fake: string;
+  afterEach(() => rmSync(fake, { recursive: true, force: true }));
+
+  test(`at most ${MAX_RUNNING} getent processes run; beyond ${MAX_WAITING} waiting, questions get EAGAIN`, async () => {
+    // a slow getent that logs when it starts and ends, and finds nothing
+    fake = mkdtempSync(join(tmpdir(), 'cs-getent-'));
+    const log = join(fake, 'log');
+    writeFileSync(join(fake, 'getent'), `#!/bin/sh\necho "start $$ $*" >> '${log}'\nsleep 0.5\necho "end $$" >> '${log}'\nexit 2\n`, { mode: 0o755 });
+    byHand = spawn(SERVER, [cs.capsPath({ name: 'lookupd', uid: euid, gid: -1 })], { stdio: 'ignore', env: { ...process.env, PATH: `${fake}:${process.env.PATH}` } });
+    const c = await cs.caps.client('lookupd', { uid: euid, waitService: true, signal: AbortSignal.timeout(10000) });
+    clients.push(c);
+    const replies = await Promise.all(Array.from({ length: FLOOD }, (_, i) => ask(c, `gethostbyname -flood${i}`)));
+    const busy = replies.filter((r) => r.error === 'EAGAIN');
+    expect(replies.filter((r) => r.error !== 'EAGAIN' && r.error !== 'ENOENT')).toEqual([]);
+    expect(busy.length).toBeGreaterThan(0);
+    expect(busy[0].message).toContain(`lookupd is busy: ${MAX_RUNNING} lookups run and ${MAX_WAITING} wait`);
+    const lines = readFileSync(log, 'utf8').trim().split('\n');
+    const starts = lines.filter((l) => l.startsWith('start '));
+    expect(starts.length).toBe(FLOOD - busy.length);
+    expect(starts.length).toBeLessThanOrEqual(MAX_RUNNING + MAX_WAITING);
+    expect(starts.every((l) => / ahosts -- -flood[0-9]+$/.test(l))).toBe(true);
+    let now = 0;
+    let most = 0;
+    for (const l of lines) {
+      now += l.startsWith('start ') ? 1 : -1;
+      most = Math.max(most, now);
+    }
+    expect(most).toBe(MAX_RUNNING);
+    // the service is still there and answers once the flood has drained
+    expect(await ask(c, 'gethostbyname -after')).toMatchObject({ error: 'ENOENT' });
+  }, 60000);
 });
 
 describe('lookupd started on demand', () => {

@@ -1,5 +1,8 @@
 // Users, groups and hosts as the system resolves them (NSS: files, LDAP, DNS...),
 // read through getent(1) so every configured source answers, parsed into records.
+// A key is always a key (`--` ends getent's options), and only a few getent
+// processes run at once with a bounded queue behind them: a flood of requests is
+// refused with EAGAIN instead of forking without end.
 import { execFile } from 'node:child_process';
 
 export interface Passwd {
@@ -26,21 +29,42 @@ export interface Host {
 /** getent's exit status for "no such entry". */
 const NOT_FOUND = 2;
 const GETENT_MS = 10_000;
+/** getent processes at most at once, and lookups at most waiting for one. */
+export const MAX_RUNNING = 4;
+export const MAX_WAITING = 64;
+
+let running = 0;
+const waiting: (() => void)[] = [];
 
 function failure(code: string, message: string): Error {
   return Object.assign(new Error(message), { code });
 }
 
+/** Run `job` in one of MAX_RUNNING slots, queueing behind at most MAX_WAITING others; EAGAIN beyond that. */
+async function inSlot<T>(job: () => Promise<T>): Promise<T> {
+  if (running < MAX_RUNNING) running++;
+  else if (waiting.length >= MAX_WAITING) throw failure('EAGAIN', `lookupd is busy: ${MAX_RUNNING} lookups run and ${MAX_WAITING} wait; ask again later`);
+  else await new Promise<void>((resolve) => waiting.push(resolve));
+  try {
+    return await job();
+  } finally {
+    // hand the slot straight to the next waiter, else free it
+    const next = waiting.shift();
+    if (next) next();
+    else running--;
+  }
+}
+
 /** The lines getent prints for `db key`; [] when there is no such entry. */
 function getent(db: string, key: string): Promise<string[]> {
-  return new Promise((resolve, reject) => {
-    execFile('getent', [db, key], { timeout: GETENT_MS, encoding: 'utf8' }, (err, stdout) => {
+  return inSlot(() => new Promise((resolve, reject) => {
+    execFile('getent', [db, '--', key], { timeout: GETENT_MS, encoding: 'utf8' }, (err, stdout) => {
       if (!err) return resolve(stdout.split('\n').filter(Boolean));
       const code = (err as { code?: unknown }).code; // the exit status, or an errno name when getent could not run
       if (code === NOT_FOUND) return resolve([]);
       reject(failure(code === 'ENOENT' ? 'ENOSYS' : 'EIO', `getent ${db} ${key}: ${err.message.trim()}`));
     });
-  });
+  }));
 }
 
 function passwd(line: string): Passwd {
