@@ -12,7 +12,7 @@ import type { Exchange } from '../src/net/exchange';
 import type { NetId } from '../src/net/identity';
 import { hashPort } from '../src/port';
 import { AGAIN } from '../src/stream/record';
-import { freshRoot, isRoot, testIf, killFixtures, openFds, removeRoot, runFixture, secondUser, startFixture } from './helpers';
+import { freshRoot, isRoot, testIf, killFixtures, openFds, removeRoot, runFixture, secondUser, startFixture, tcpPair } from './helpers';
 
 let dir: string;
 let root: string;
@@ -81,25 +81,6 @@ describe('key files', () => {
     expect(net.readKey(file, process.geteuid!()).toString()).toBe('abcdefghijklmnopqrstuvwxyz');
   });
 });
-
-/** A connected loopback tcp pair, both ends non-blocking: [accepted (server) end, client end]. */
-function tcpPair(): [number, number] {
-  const l = sys.socket(sys.AF_INET, sys.SOCK_STREAM | sys.SOCK_NONBLOCK);
-  try {
-    sys.bind(l, sys.inetAddr('127.0.0.1', 0));
-    sys.listen(l, 1);
-    const b = sys.socket(sys.AF_INET, sys.SOCK_STREAM | sys.SOCK_NONBLOCK);
-    sys.connect(b, sys.inetAddr('127.0.0.1', sys.localInet(l).port));
-    for (let i = 0; i < 100; i++) {
-      const a = sys.accept(l, sys.SOCK_NONBLOCK);
-      if (a >= 0) return [a, b];
-      sys.poll(new Int32Array([l, sys.POLLIN]), 1, 100);
-    }
-    throw new Error('loopback connection not accepted');
-  } finally {
-    sys.close(l);
-  }
-}
 
 /**
  * Run the server and client halves of the handshake against each other on a real

@@ -11,7 +11,7 @@ import { parsePath } from '../src/path';
 import { hashPort } from '../src/port';
 import { cspath } from '../src/stream/api';
 import { waitSync } from '../src/stream/wait';
-import { freshRoot, isRoot, testIf, killFixtures, openFds, removeRoot, runFixture, secondUser, startFixture } from './helpers';
+import { freshRoot, isRoot, testIf, killFixtures, openFds, removeRoot, runFixture, secondUser, startFixture, tcpPair } from './helpers';
 
 let root: string;
 let seq = 0;
@@ -225,6 +225,23 @@ describe('udp', () => {
 });
 
 describe('peer identity over tcp', () => {
+  test('the kernel names the exact peer socket while a process holds it, and nobody once it is closed; no descriptor stays open', () => {
+    const [server, client] = tcpPair();
+    const before = openFds();
+    const [s, c] = [sys.localInet(server), sys.localInet(client)];
+    const live = sys.diagSocket(sys.IPPROTO_TCP, c, s);
+    expect(live).toMatchObject({ state: sys.TCP_ESTABLISHED, uid: process.geteuid!(), local: { port: c.port }, remote: { port: s.port } });
+    expect(live!.inode).toBeGreaterThan(0);
+    expect(net.peerId(server)).toMatchObject({ uid: process.geteuid!(), local: true, port: c.port });
+    sys.close(client);
+    const gone = sys.diagSocket(sys.IPPROTO_TCP, c, s);
+    expect(gone === null || gone.inode === 0).toBe(true);
+    expect(net.peerId(server)).toMatchObject({ uid: -1, local: true, port: c.port });
+    expect(sys.diagSocket(sys.IPPROTO_TCP, { address: '127.0.0.1', port: c.port }, { address: '127.0.0.1', port: 1 })).toBe(null);
+    expect(openFds()).toEqual([...before].filter((fd) => fd !== String(client)));
+    sys.close(server);
+  });
+
   test('a loopback peer gets its real uid from the kernel socket table; hid is its address', async () => {
     const name = await freshService('whoami');
     await startFixture('net-server.js', [`/dev/tcp/local/${name}`, 'whoami']);
