@@ -1,6 +1,7 @@
 // Access to tcp `user`/`group` services: key files only their owner can read, the
 // challenge-response a remote peer must pass (real sockets, real key files), and
-// loopback peers admitted or refused by the uid the kernel's socket table shows.
+// loopback peers admitted or refused by the uid the kernel gives their own socket
+// (sock_diag), and never by a socket already closed.
 import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';

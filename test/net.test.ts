@@ -242,7 +242,7 @@ describe('peer identity over tcp', () => {
     sys.close(server);
   });
 
-  test('a loopback peer gets its real uid from the kernel socket table; hid is its address', async () => {
+  test('a loopback peer gets its real uid from the kernel; hid is its address', async () => {
     const name = await freshService('whoami');
     await startFixture('net-server.js', [`/dev/tcp/local/${name}`, 'whoami']);
     const r = await runFixture('net-client.js', [`/dev/tcp/127.0.0.1/${name}`]);
