@@ -2,6 +2,7 @@
 // challenge-response a remote peer must pass (real sockets, real key files), and
 // loopback peers admitted or refused by the uid the kernel gives their own socket
 // (sock_diag), and never by a socket already closed.
+import { randomBytes } from 'node:crypto';
 import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -9,7 +10,7 @@ import { join } from 'node:path';
 import * as net from '../src/net';
 import * as sys from '../src/sys';
 import { clientAuth, serverAuth, type Rules } from '../src/net/auth';
-import type { Exchange } from '../src/net/exchange';
+import { exchangeSync, type Exchange } from '../src/net/exchange';
 import type { NetId } from '../src/net/identity';
 import { hashPort } from '../src/port';
 import { AGAIN } from '../src/stream/record';
@@ -157,6 +158,16 @@ describe('the challenge-response of a remote peer', () => {
     const primary = Number(require('node:child_process').execFileSync('id', ['-g'], { encoding: 'utf8' }));
     expect(handshake({ uid: null, gid: primary }, shared, shared).client).toBe('admitted');
     expect(handshake({ uid: null, gid: 4242424 }, shared, shared)).toEqual({ server: 'EACCES', client: 'EACCES' });
+  });
+
+  test('a server that admits without proving the key back is refused by the client (EACCES)', () => {
+    process.env.XDG_CONFIG_HOME = configWithKey('client');
+    const [a, b] = tcpPair();
+    // challenge, then "admitted" with 32 bytes that are not the server's proof
+    sys.writeRaw(a, Buffer.concat([Buffer.from('CS\x02\x01', 'latin1'), randomBytes(32), Buffer.of(0), randomBytes(32)]));
+    expect(() => exchangeSync(clientAuth(b, '/dev/tcp/h/svc/user'), b, 2000, 'csopen')).toThrow(expect.objectContaining({ code: 'EACCES', message: expect.stringContaining('did not prove it holds the key') }));
+    sys.close(a);
+    sys.close(b);
   });
 
   test('a server that does not speak the handshake is EPROTO, not a hang', () => {
