@@ -170,6 +170,14 @@ describe('the challenge-response of a remote peer', () => {
     sys.close(b);
   });
 
+  test('a server of another handshake version is EPROTO naming both versions', () => {
+    const [a, b] = tcpPair();
+    sys.writeRaw(a, Buffer.from('CS\x01\x01', 'latin1'));
+    expect(() => exchangeSync(clientAuth(b, '/dev/tcp/h/svc/user'), b, 2000, 'csopen')).toThrow(expect.objectContaining({ code: 'EPROTO', message: expect.stringContaining('version 1, this client 2') }));
+    sys.close(a);
+    sys.close(b);
+  });
+
   test('a server that does not speak the handshake is EPROTO, not a hang', () => {
     const [a, b] = tcpPair();
     sys.writeRaw(a, Buffer.from('HTTP/1.0 200 OK\r\n'));

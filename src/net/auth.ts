@@ -101,7 +101,10 @@ export function* clientAuth(fd: number, path: string): Exchange<void> {
   const what = 'csopen';
   const head = (yield readExact(fd, MAGIC.length + 1, what, path)) as Buffer;
   if (!head.subarray(0, MAGIC.length).equals(MAGIC)) {
-    throw csError('EPROTO', what, path, 'the server did not start the cs access handshake (is it a cs service with the same user/group option?)');
+    const why = head.toString('latin1', 0, 2) === 'CS'
+      ? `the server speaks access handshake version ${head[2]}, this client ${MAGIC[2]}`
+      : 'the server did not start the cs access handshake (is it a cs service with the same user/group option?)';
+    throw csError('EPROTO', what, path, why);
   }
   const verdict = head[MAGIC.length];
   if (verdict === ADMITTED) return;
