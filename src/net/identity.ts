@@ -30,6 +30,8 @@ export interface NetId extends CsId {
 
 /** States of a connected socket (udp: connected is ESTABLISHED) a process may still hold. */
 const CONNECTED = new Set([TCP_ESTABLISHED, TCP_FIN_WAIT1, TCP_FIN_WAIT2, TCP_CLOSE_WAIT, TCP_LAST_ACK, TCP_CLOSING]);
+/** States of a server's own socket: listening (tcp), unconnected (udp). */
+const SERVING = { tcp: new Set([TCP_LISTEN]), udp: new Set([TCP_CLOSE]) };
 const WILDCARDS = new Set(['0.0.0.0', '::']);
 
 function sameEnd(a: Endpoint, b: Endpoint): boolean {
@@ -70,8 +72,9 @@ export function socketOwner(proto: 'tcp' | 'udp', local: Endpoint, remote: Endpo
   const uid = exact ? owner(s, CONNECTED) : null;
   if (uid !== null || !server) return { found: exact, uid };
   // not accepted yet (no inode) or never connected: the socket that serves the port
-  const bound = s !== null && !exact ? s : diagSocket(protocol, local, { address: isIPv4(canonicalAddress(local.address)) ? '0.0.0.0' : '::', port: 0 });
-  const serves = bound !== null && servesAt(bound, local) ? owner(bound, new Set([proto === 'tcp' ? TCP_LISTEN : TCP_CLOSE])) : null;
+  const nobody = { address: isIPv4(canonicalAddress(local.address)) ? '0.0.0.0' : '::', port: 0 };
+  const bound = s !== null && !exact ? s : diagSocket(protocol, local, nobody);
+  const serves = bound !== null && servesAt(bound, local) ? owner(bound, SERVING[proto]) : null;
   return { found: exact || serves !== null, uid: serves };
 }
 
