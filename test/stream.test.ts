@@ -87,8 +87,8 @@ describe('fd passing between two processes', () => {
     expect(readFileSync(join(work, 'file'), 'utf8')).toBe('file-ok');
     expect(ticks).toBeGreaterThan(0);
 
-    conn.destroy();
-    await new Promise((r) => conn.once('close', r));
+    conn.destroy(); // the peer's end has already ended and closed it, as with a net.Socket
+    if (!conn.closed) await new Promise((r) => conn.once('close', r));
     for (const f of [file, pipeR, pipeW, sockA, sockB, mfd, dir]) closeSync(f);
     rmSync(work, { recursive: true });
     expect(openFds()).toEqual(before);

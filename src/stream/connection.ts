@@ -1,19 +1,43 @@
 // The async API's stream: a Node Duplex over a cs stream fd for bytes, plus
 // sendFds/recvFds for cssend records, all driven by libuv readiness (no blocking).
+// Like a net.Socket it reads ahead up to its highWaterMark without waiting for a
+// reader, so a peer's close ends and closes it by itself. Its reader receives with
+// a control buffer and keeps a record that arrives among the bytes, descriptors
+// and all, for recvFds().
+import { constants } from 'node:os';
 import { Duplex } from 'node:stream';
 import {
-  close, csError, errnoError, readRaw, shutdown, writeRaw, Watcher, EAGAIN, SHUT_WR, type CsError,
+  close, closeAll, csError, errnoError, inqRaw, peekFds, recvChunk, shutdown, writeRaw, Watcher,
+  EAGAIN, MAX_FDS_PER_MSG, MAX_MSG_DATA, SHUT_WR, type CsError, type Received,
 } from '../sys';
 import type { CsId } from './flags';
-import { kernelId, trySendRecord, tryRecvRecord } from './record';
+import { checkRecord, kernelId, peerClosed, trySendRecord, RECORD_SIZE } from './record';
 import { forget, remember } from './registry';
 import { isNetPath } from './resolve';
-import { runAsync } from './wait';
+import { abortError, runAsync } from './wait';
 
-const READ_CHUNK = 64 * 1024;
+/** The most one read takes. */
+const READ_MAX = MAX_MSG_DATA;
+/** Reads per readiness event before other work gets the loop back. */
+const READS_PER_EVENT = 16;
+/** Records kept unclaimed before reading pauses until recvFds() takes one. */
+const RECORDS_AHEAD = 16;
+/** Unread bytes buffered for a recvFds() whose record lies behind them. */
+const BYTES_AHEAD = 1 << 20;
 
 export interface FdOptions {
   signal?: AbortSignal;
+}
+
+/** A record as it arrived: the message and its bytes (the tail of the chunk it came in). */
+interface Arrived {
+  r: Received;
+  bytes: Uint8Array;
+}
+
+interface Waiter {
+  resolve(a: Arrived): void;
+  reject(e: Error): void;
 }
 
 export class Connection extends Duplex {
@@ -23,33 +47,77 @@ export class Connection extends Duplex {
   #fdClosed = false;
   /** Aborts waits still pending when the connection is destroyed. */
   #closing = new AbortController();
+  /** Records travel on this stream (fdp); reads then end on message boundaries. */
+  readonly #fdp: boolean;
+  #armed = false;
+  /** The byte side asked for more (_read) and has not been refused by push() since. */
+  #wantBytes = false;
+  /** The kernel reported the end of the stream. */
+  #eof = false;
+  #ended = false;
+  /** The last read size took everything the socket held. */
+  #drains = false;
+  #records: Arrived[] = [];
+  #waiters: Waiter[] = [];
 
   /** Takes ownership of `fd`, a connected non-blocking stream, and its watcher. */
   constructor(readonly fd: number, readonly path: string, watcher: Watcher, peer?: CsId) {
-    super({ allowHalfOpen: true });
+    super({ allowHalfOpen: false });
     this.#watcher = watcher;
     this.peer = peer ?? kernelId(fd);
+    this.#fdp = !isNetPath(path);
     remember(fd, path);
+    this.read(0); // start reading, as net.Socket does (readiness arrives from the event loop, never here)
   }
 
-  #signal(user?: AbortSignal): AbortSignal {
-    if (isNetPath(this.path)) throw csError('EOPNOTSUPP', 'csrecv', this.path, 'descriptors pass only on fdp streams');
-    if (this.#fdClosed) throw csError('EBADF', 'csrecv', this.path, 'the connection is closed');
-    return user ? AbortSignal.any([user, this.#closing.signal]) : this.#closing.signal;
+  #check(syscall: string): void {
+    if (!this.#fdp) throw csError('EOPNOTSUPP', syscall, this.path, 'descriptors pass only on fdp streams');
+    if (this.#fdClosed) throw csError('EBADF', syscall, this.path, 'the connection is closed');
   }
 
   /** Send descriptors as one cssend record, after every byte written before. */
   async sendFds(fds: number[], opts: FdOptions = {}): Promise<void> {
-    const signal = this.#signal(opts.signal);
+    this.#check('cssend');
+    const signal = opts.signal ? AbortSignal.any([opts.signal, this.#closing.signal]) : this.#closing.signal;
     if (this.writableLength > 0) await new Promise<void>((resolve, reject) => this.write(Buffer.alloc(0), (e) => (e ? reject(e) : resolve())));
     await runAsync(this.#watcher, 'w', () => trySendRecord(this.fd, fds, this.path), { signal });
   }
 
-  /** Receive one cssend record with at most `max` descriptors (the caller owns them). */
+  /**
+   * Receive the next cssend record with at most `max` descriptors (the caller owns
+   * them). Records come in the order sent, whatever the byte side has read.
+   */
   async recvFds(opts: FdOptions & { max?: number } = {}): Promise<{ id: CsId; fds: number[] }> {
-    const signal = this.#signal(opts.signal);
+    this.#check('csrecv');
     const max = opts.max ?? 16;
-    return runAsync(this.#watcher, 'r', () => tryRecvRecord(this.fd, max, this.path, this.peer), { signal });
+    const a = this.#records.shift() ?? (await this.#nextRecord(opts.signal));
+    this.#endIfDone();
+    this.#arm();
+    return checkRecord(a.r, a.bytes, max, this.path, () => this.peer);
+  }
+
+  #nextRecord(signal?: AbortSignal): Promise<Arrived> {
+    return new Promise((resolve, reject) => {
+      if (signal?.aborted) return reject(abortError(signal));
+      if (this.#eof) return reject(peerClosed(this.path));
+      const onAbort = () => {
+        this.#waiters.splice(this.#waiters.indexOf(w), 1);
+        reject(abortError(signal!));
+      };
+      const w: Waiter = {
+        resolve: (a) => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve(a);
+        },
+        reject: (e) => {
+          signal?.removeEventListener('abort', onAbort);
+          reject(e);
+        },
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.#waiters.push(w);
+      this.#arm();
+    });
   }
 
   /** Let the process exit while this connection is idle. */
@@ -64,12 +132,115 @@ export class Connection extends Duplex {
   }
 
   override _read(): void {
-    const buf = Buffer.allocUnsafe(READ_CHUNK);
-    const n = readRaw(this.fd, buf);
-    if (n > 0) this.push(buf.subarray(0, n));
-    else if (n === 0) this.push(null);
-    else if (n === -EAGAIN) this.#watcher.onReadable(() => !this.destroyed && this._read());
-    else this.destroy(errnoError(-n, 'read', this.path));
+    this.#wantBytes = true;
+    this.#arm();
+  }
+
+  /** Keep one readiness callback registered while anyone wants what the socket holds. */
+  #arm(): void {
+    if (this.#armed || this.#eof || this.#fdClosed) return;
+    if ((!this.#wantBytes && this.#waiters.length === 0) || this.#records.length >= RECORDS_AHEAD) return;
+    this.#armed = true;
+    this.#watcher.onReadable(this.#onReadable);
+  }
+
+  // Re-registering inside the watcher's callback leaves its uv_poll started: no epoll_ctl per read.
+  #onReadable = (): void => {
+    this.#armed = false;
+    this.#pull();
+    this.#arm();
+  };
+
+  #pull(): void {
+    for (let i = 0; i < READS_PER_EVENT; i++) {
+      if (this.#eof || this.#fdClosed || this.#records.length >= RECORDS_AHEAD) return;
+      if (!this.#wantBytes) {
+        if (this.#waiters.length === 0) return;
+        if (this.readableLength >= BYTES_AHEAD) {
+          return this.#failWaiters(csError('ENOBUFS', 'csrecv', this.path, `${this.readableLength} bytes arrived before the record and nobody reads them`));
+        }
+      }
+      const want = this.#readSize();
+      if (want <= 0) return;
+      const r = recvChunk(this.fd, want, MAX_FDS_PER_MSG + 1);
+      if (r.n < 0) {
+        this.#readFailed(r.n, 'recvmsg');
+        return;
+      }
+      if (r.n === 0) return this.#endOfStream();
+      if (r.fds.length > 0 || r.truncated) {
+        // the read stopped right after the message that carried them: the record is the chunk's tail
+        const cut = Math.max(0, r.n - RECORD_SIZE);
+        if (cut > 0) this.#pushBytes(r.data.subarray(0, cut));
+        this.#deliver({ r: { n: r.n - cut, fds: r.fds, truncated: r.truncated }, bytes: r.data.subarray(cut) });
+      } else {
+        this.#pushBytes(r.data);
+      }
+      if (this.#drains && r.n === want) return;
+    }
+  }
+
+  /**
+   * The size of the next read, chosen so that it cannot stop inside a record: a read
+   * ends right after a message carrying descriptors, or where its buffer is full,
+   * which is only a message boundary when it takes everything queued (or, past
+   * READ_MAX, where a peek found no descriptors). 0: nothing to read now.
+   */
+  #readSize(): number {
+    this.#drains = false;
+    if (!this.#fdp) return READ_MAX;
+    const queued = inqRaw(this.fd);
+    if (queued < 0) return this.#readFailed(queued, 'ioctl');
+    if (queued === 0) {
+      // readable with nothing queued: the end of the stream, an error, or data just arriving
+      const p = peekFds(this.fd, 1);
+      if (p.n === 0) this.#endOfStream();
+      else if (p.n < 0) this.#readFailed(p.n, 'recvmsg');
+      return 0;
+    }
+    if (queued <= READ_MAX) {
+      this.#drains = true;
+      return queued;
+    }
+    const p = peekFds(this.fd, READ_MAX);
+    if (p.n <= 0) return p.n === 0 ? 0 : this.#readFailed(p.n, 'recvmsg');
+    if (!p.truncated || p.n < READ_MAX) return p.n;
+    return READ_MAX - RECORD_SIZE; // a record ends at or after READ_MAX: stop before it
+  }
+
+  /** -EAGAIN: wait for readiness; ECONNRESET (the peer closed with data unread): the end; else fail. */
+  #readFailed(n: number, syscall: string): 0 {
+    if (n === -constants.errno.ECONNRESET) this.#endOfStream();
+    else if (n !== -EAGAIN) this.destroy(errnoError(-n, syscall, this.path));
+    return 0;
+  }
+
+  #pushBytes(data: Buffer): void {
+    if (!this.push(data)) this.#wantBytes = false;
+  }
+
+  #deliver(a: Arrived): void {
+    const w = this.#waiters.shift();
+    if (w) w.resolve(a);
+    else this.#records.push(a);
+  }
+
+  #failWaiters(e: Error): void {
+    for (const w of this.#waiters.splice(0)) w.reject(e);
+  }
+
+  #endOfStream(): void {
+    this.#eof = true;
+    this.#failWaiters(peerClosed(this.path));
+    this.#endIfDone();
+  }
+
+  /** End the byte side once the peer has closed and every record it sent was taken: unclaimed ones hold it open, as unread bytes do. */
+  #endIfDone(): void {
+    if (!this.#eof || this.#ended || this.#records.length > 0 || this.#fdClosed) return;
+    this.#ended = true;
+    this.push(null);
+    this.read(0); // ends at once when no bytes are buffered, as net.Socket does
   }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
@@ -98,7 +269,10 @@ export class Connection extends Duplex {
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
     if (!this.#fdClosed) {
       this.#fdClosed = true;
-      this.#closing.abort(csError('ECONNABORTED', 'close', this.path, 'the connection was destroyed while waiting'));
+      const aborted = csError('ECONNABORTED', 'close', this.path, 'the connection was destroyed while waiting');
+      this.#closing.abort(aborted);
+      this.#failWaiters(err ?? aborted);
+      for (const a of this.#records.splice(0)) closeAll(a.r.fds);
       this.#watcher.close();
       forget(this.fd);
       close(this.fd);

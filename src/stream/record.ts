@@ -6,7 +6,7 @@ import { closeSync, constants as C, fchmodSync, fstatSync, openSync, unlinkSync 
 import { join } from 'node:path';
 import {
   csError, errnoError, closeAll, sendFds, recvFds, peerCred, peerGroups, memfd, MAX_FDS_PER_MSG, EAGAIN,
-  type CsError,
+  type CsError, type Received,
 } from '../sys';
 import { ensureRoot } from '../namespace';
 import type { CsId } from './flags';
@@ -73,11 +73,15 @@ export interface RecordIn {
 }
 
 const inBuf = new Uint8Array(RECORD_SIZE);
-const inView = new DataView(inBuf.buffer);
 
-function reject(fds: number[], code: string, path: string | undefined, detail: string): CsError {
+function reject(fds: readonly number[], code: string, path: string | undefined, detail: string): CsError {
   closeAll(fds);
   return csError(code, 'csrecv', path, detail);
+}
+
+/** A record was awaited but the peer closed the stream. */
+export function peerClosed(path?: string): CsError {
+  return csError('ECONNRESET', 'csrecv', path, 'peer closed the stream');
 }
 
 /**
@@ -88,12 +92,24 @@ export function tryRecvRecord(fd: number, max: number, path?: string, peer?: CsI
   const r = recvFds(fd, inBuf, max + 1);
   if (r.n === -EAGAIN) return AGAIN;
   if (r.n < 0) throw errnoError(-r.n, 'csrecv', path);
-  if (r.truncated) throw reject(r.fds, 'EMSGSIZE', path, `peer sent more than the ${max} descriptor(s) allowed; all closed`);
-  if (r.n === 0) throw reject(r.fds, 'ECONNRESET', path, 'peer closed the stream');
+  return checkRecord(r, inBuf, max, path, () => peer ?? kernelId(fd));
+}
+
+/**
+ * Accept `r`, a received message whose bytes are `bytes` (its first r.n), as a record
+ * with at most `max` payload descriptors from the peer `peer()`, or throw after
+ * closing every descriptor that came with it. The caller owns the returned fds.
+ */
+export function checkRecord(r: Received, bytes: Uint8Array, max: number, path: string | undefined, peer: () => CsId): RecordIn {
+  if (r.truncated || r.fds.length > max + 1) throw reject(r.fds, 'EMSGSIZE', path, `peer sent more than the ${max} descriptor(s) allowed; all closed`);
+  if (r.n === 0) {
+    closeAll(r.fds);
+    throw peerClosed(path);
+  }
   if (r.n !== RECORD_SIZE) throw reject(r.fds, 'EPROTO', path, `expected a ${RECORD_SIZE}-byte id record, got ${r.n} byte(s)`);
   if (r.fds.length === 0) throw reject(r.fds, 'EPROTO', path, 'id record without its auth descriptor');
-  const id = peer ?? kernelId(fd);
-  const claimed = Number(inView.getBigUint64(16, true));
+  const id = peer();
+  const claimed = Number(new DataView(bytes.buffer, bytes.byteOffset, RECORD_SIZE).getBigUint64(16, true));
   let owner: number;
   try {
     const st = fstatSync(r.fds[0]);

@@ -20,6 +20,7 @@ export const SO_PASSCRED = 16;
 export const SO_PEERCRED = 17;
 export const SO_PEERGROUPS = 59;
 export const SCM_RIGHTS = 1;
+export const MSG_PEEK = 0x2;
 export const MSG_CTRUNC = 0x8;
 export const MSG_DONTWAIT = 0x40;
 export const MSG_NOSIGNAL = 0x4000;
@@ -59,6 +60,7 @@ const c = {
   shutdown: libc.func('int shutdown(int, int)'),
   sendmsg: libc.func('long sendmsg(int, void *msg, int)'),
   recvmsg: libc.func('long recvmsg(int, void *msg, int)'),
+  ioctl: libc.func('int ioctl(int, unsigned long, void *arg)'),
   read: libc.func('long read(int, void *buf, size_t)'),
   write: libc.func('long write(int, const void *buf, size_t)'),
   getsockopt: libc.func('int getsockopt(int, int, int, void *val, void *len)'),
@@ -136,6 +138,14 @@ export function sendmsgRaw(fd: number, msg: unknown, flags: number): number {
 export function recvmsgRaw(fd: number, msg: unknown, flags: number): number {
   const r = c.recvmsg(fd, msg, flags);
   return r < 0 ? -koffi.errno() : r;
+}
+
+const FIONREAD = 0x541b;
+const inq = new Int32Array(1);
+
+/** Bytes waiting in a socket's receive queue (FIONREAD), or -errno. */
+export function inqRaw(fd: number): number {
+  return c.ioctl(fd, FIONREAD, inq) < 0 ? -koffi.errno() : inq[0];
 }
 
 export function readRaw(fd: number, buf: Bytes, len = buf.length): number {

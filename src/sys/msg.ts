@@ -2,7 +2,7 @@
 // iovec and control buffers are built once, so a call allocates nothing.
 import {
   allocNative, close, sendmsgRaw, recvmsgRaw,
-  SOL_SOCKET, SCM_RIGHTS, MSG_CTRUNC, MSG_NOSIGNAL, MSG_CMSG_CLOEXEC,
+  SOL_SOCKET, SCM_RIGHTS, MSG_CTRUNC, MSG_NOSIGNAL, MSG_CMSG_CLOEXEC, MSG_PEEK,
 } from './libc';
 
 /** Linux's SCM_MAX_FD: the most descriptors one message can carry. */
@@ -64,13 +64,39 @@ export function sendFds(fd: number, data: Uint8Array, fds: readonly number[], fl
   return sendmsgRaw(fd, tx.ptr, flags | MSG_NOSIGNAL);
 }
 
+// shared by results without descriptors, so a read that brings none allocates no array
+const NO_FDS: number[] = Object.freeze([]) as unknown as number[];
+const EMPTY = Buffer.alloc(0);
+
 export interface Received {
   /** Bytes read, 0 at end of stream, or -errno. */
   n: number;
-  /** Descriptors that arrived (close-on-exec), whatever else went wrong. */
+  /** Descriptors that arrived (close-on-exec), whatever else went wrong; never to be modified. */
   fds: number[];
   /** The kernel dropped descriptors that did not fit (MSG_CTRUNC). */
   truncated: boolean;
+}
+
+/** One recvmsg(2) of at most `want` bytes into the receive scratch, with room for `maxFds` descriptors. */
+function receive(fd: number, want: number, maxFds: number, flags: number): Received {
+  const room = Math.min(Math.max(maxFds, 0), MAX_FDS_PER_MSG + 1);
+  // CMSG_LEN, not CMSG_SPACE: the kernel installs as many fds as whole ints fit, so this limit is exact
+  rx.setLengths(Math.min(want, MAX_MSG_DATA), room > 0 ? 16 + 4 * room : 0);
+  const n = recvmsgRaw(fd, rx.ptr, flags | MSG_CMSG_CLOEXEC);
+  if (n < 0) return { n, fds: NO_FDS, truncated: false };
+  const v = rx.view;
+  const ctlLen = Number(v.getBigUint64(HDR + 40, true));
+  let fds = NO_FDS;
+  for (let off = 0; off + 16 <= ctlLen; ) {
+    const len = Number(v.getBigUint64(CTL + off, true));
+    if (len < 16) break;
+    if (v.getInt32(CTL + off + 8, true) === SOL_SOCKET && v.getInt32(CTL + off + 12, true) === SCM_RIGHTS) {
+      if (fds === NO_FDS) fds = [];
+      for (let p = 16; p + 4 <= len; p += 4) fds.push(v.getInt32(CTL + off + p, true));
+    }
+    off += (len + 7) & ~7;
+  }
+  return { n, fds, truncated: (v.getInt32(HDR + 48, true) & MSG_CTRUNC) !== 0 };
 }
 
 /**
@@ -78,25 +104,26 @@ export interface Received {
  * descriptors. Every descriptor that arrived is in the result, so the caller owns it.
  */
 export function recvFds(fd: number, buf: Uint8Array, maxFds: number, flags = 0): Received {
-  const want = Math.min(buf.length, MAX_MSG_DATA);
-  const room = Math.min(Math.max(maxFds, 0), MAX_FDS_PER_MSG + 1);
-  // CMSG_LEN, not CMSG_SPACE: the kernel installs as many fds as whole ints fit, so this limit is exact
-  rx.setLengths(want, room > 0 ? 16 + 4 * room : 0);
-  const n = recvmsgRaw(fd, rx.ptr, flags | MSG_CMSG_CLOEXEC);
-  if (n < 0) return { n, fds: [], truncated: false };
-  if (n > 0) buf.set(rx.data.subarray(0, n));
-  const v = rx.view;
-  const ctlLen = Number(v.getBigUint64(HDR + 40, true));
-  const fds: number[] = [];
-  for (let off = 0; off + 16 <= ctlLen; ) {
-    const len = Number(v.getBigUint64(CTL + off, true));
-    if (len < 16) break;
-    if (v.getInt32(CTL + off + 8, true) === SOL_SOCKET && v.getInt32(CTL + off + 12, true) === SCM_RIGHTS) {
-      for (let p = 16; p + 4 <= len; p += 4) fds.push(v.getInt32(CTL + off + p, true));
-    }
-    off += (len + 7) & ~7;
-  }
-  return { n, fds, truncated: (v.getInt32(HDR + 48, true) & MSG_CTRUNC) !== 0 };
+  const r = receive(fd, buf.length, maxFds, flags);
+  if (r.n > 0) buf.set(rx.data.subarray(0, r.n));
+  if (r.fds === NO_FDS) r.fds = [];
+  return r;
+}
+
+/** recvFds into a new Buffer of exactly the bytes that arrived (empty unless n > 0); `fds` is read-only. */
+export function recvChunk(fd: number, want: number, maxFds: number): Received & { data: Buffer } {
+  const r = receive(fd, want, maxFds, 0) as Received & { data: Buffer };
+  r.data = r.n > 0 ? Buffer.from(rx.data.subarray(0, r.n)) : EMPTY;
+  return r;
+}
+
+/**
+ * Look at the next `want` bytes without taking them or any descriptor: `n` is how
+ * many bytes a read of `want` would return and `truncated` whether descriptors
+ * come with them. A stream read stops right after a message that carries descriptors.
+ */
+export function peekFds(fd: number, want: number): Received {
+  return receive(fd, want, 0, MSG_PEEK);
 }
 
 /** Close every descriptor in `fds`, ignoring errors: used on paths that already fail. */
