@@ -1,0 +1,255 @@
+// The async Connection against real peers: it ends like a net.Socket when the peer
+// closes (no reader needed, no fd left behind), and bytes and cssend records on
+// one stream never lose each other, whichever way the bytes are read.
+import { closeSync, fstatSync, openSync, readdirSync, readFileSync, readSync } from 'node:fs';
+import { Writable } from 'node:stream';
+import { finished } from 'node:stream/promises';
+import * as cs from '../src';
+import * as sys from '../src/sys';
+import { Connection } from '../src/stream/connection';
+import { freshRoot, killFixtures, makeAuthFd, openFds, removeRoot, startFixture, type Started } from './helpers';
+
+const READ_MAX = sys.MAX_MSG_DATA; // the most one read of the Connection takes
+const SO_SNDBUF = 7;
+/** Room for a whole burst in one socket buffer, so a sender never waits for a late reader. */
+const BIG_BUFFER = 4 << 20;
+const roomForBursts = 2 * Number(readFileSync('/proc/sys/net/core/wmem_max', 'utf8')) >= BIG_BUFFER;
+
+let root: string;
+let seq = 0;
+const name = (what: string) => `/dev/fdp/local/${what}${process.pid}x${seq++}`;
+
+beforeEach(() => {
+  root = freshRoot();
+  makeAuthFd();
+});
+afterEach(async () => {
+  await killFixtures();
+  removeRoot(root);
+});
+
+/** `p`, or a failure naming `what` after `ms`: nothing here may wait forever. */
+function within<T>(ms: number, what: string, p: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const limit = new Promise<never>((_, rej) => (timer = setTimeout(() => rej(new Error(`${what}: still waiting after ${ms} ms`)), ms)));
+  return Promise.race([p, limit]).finally(() => clearTimeout(timer));
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Poll until `probe()` holds (at most `ms`); its last value. */
+async function until<T>(ms: number, probe: () => T, ok: (v: T) => boolean): Promise<T> {
+  const end = Date.now() + ms;
+  let v = probe();
+  while (!ok(v) && Date.now() < end) {
+    await sleep(50);
+    v = probe();
+  }
+  return v;
+}
+
+/** Descriptors of this process once transient ones (child stdio) have settled back to `before`. */
+const settledFds = (before: string[]) => until(5000, openFds, (now) => now.join() === before.join());
+
+/** The sender fixture's payload: byte i of the byte steps is (7i + 3) & 255. */
+function expectPattern(got: Buffer, total: number): void {
+  expect(got.length).toBe(total);
+  for (let i = 0; i < got.length; i++) {
+    if (got[i] !== ((7 * i + 3) & 255)) throw new Error(`byte ${i} of ${total} is ${got[i]}, expected ${(7 * i + 3) & 255}`);
+  }
+}
+
+function pattern(from: number, n: number): Buffer {
+  const b = Buffer.alloc(n);
+  for (let i = 0; i < n; i++) b[i] = (7 * (from + i) + 3) & 255;
+  return b;
+}
+
+/** What a memfd from the sender holds ("fd-<j>"), read without moving its offset. */
+function memfdText(fd: number): string {
+  const b = Buffer.alloc(16);
+  return b.toString('utf8', 0, readSync(fd, b, 0, 16, 0));
+}
+
+type Reader = 'data' | 'for await' | 'pipe';
+
+/** Every byte of `conn`, read the given way, once the peer has ended. */
+async function readBytes(conn: Connection, how: Reader): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  if (how === 'data') {
+    conn.on('data', (c: Buffer) => parts.push(c));
+    await new Promise((r) => conn.once('end', r));
+  } else if (how === 'for await') {
+    for await (const c of conn) parts.push(c as Buffer);
+  } else {
+    // a slow destination, so the connection's buffer fills and reading pauses
+    const sink = new Writable({ highWaterMark: 1024, write: (c: Buffer, _e, cb) => (parts.push(c), setImmediate(cb)) });
+    conn.pipe(sink);
+    await finished(sink);
+  }
+  return Buffer.concat(parts);
+}
+
+interface Plan {
+  steps: object[];
+  bytes: number;
+  /** Descriptor counts of the records, in order. */
+  records: number[];
+}
+
+function plan(steps: ({ bytes: number } | { fds: number } | { sndbuf: number })[]): Plan {
+  let bytes = 0;
+  const records: number[] = [];
+  for (const s of steps) {
+    if ('bytes' in s) bytes += s.bytes;
+    if ('fds' in s) records.push(s.fds);
+  }
+  return { steps, bytes, records };
+}
+
+/** Run the sender fixture with `p` against a fresh service; the accepted Connection. */
+async function connectSender(p: object[]): Promise<{ conn: Connection; sender: Started; listener: cs.Listener }> {
+  const path = name('mix');
+  const listener = await cs.listen(path);
+  const sender = await startFixture('conn-sender.js', [path, JSON.stringify(p)]);
+  const conn = (await within(5000, 'accept', listener.accept()))!;
+  return { conn, sender, listener };
+}
+
+describe('a Connection ends like a net.Socket', () => {
+  test("the README's 30-second server, 1000 clients one after another: its descriptor count returns to the baseline", async () => {
+    const path = name('hello');
+    const server = await startFixture('conn-hello.js', [path]);
+    const pid = Number(server.line.split(' ')[1]);
+    const serverFds = () => readdirSync(`/proc/${pid}/fd`).length;
+    const hostname = readFileSync('/etc/hostname', 'utf8');
+    const client = async () => {
+      const conn = await cs.open(path);
+      const { fds: [fd] } = await within(5000, 'recvFds from the hello server', conn.recvFds());
+      const text = readFileSync(fd, 'utf8');
+      closeSync(fd);
+      conn.destroy();
+      return text;
+    };
+    for (let i = 0; i < 5; i++) expect(await client()).toBe(hostname); // warm up
+    const baseline = await until(3000, serverFds, () => false);
+    for (let i = 0; i < 1000; i++) await client();
+    const after = await until(10000, serverFds, (n) => Math.abs(n - baseline) <= 2);
+    expect(Math.abs(after - baseline)).toBeLessThanOrEqual(2);
+    expect(server.lines.filter((l) => l.startsWith('client pid')).length).toBe(1005);
+  }, 120000);
+
+  test("'end' and 'close' come when the peer closes, with no reader; the fd is closed exactly once", async () => {
+    const path = name('end');
+    const listener = await cs.listen(path);
+    const sender = await startFixture('conn-sender.js', [path, JSON.stringify([{ wait: true }])]);
+    const conn = (await within(5000, 'accept', listener.accept()))!;
+    const events: string[] = [];
+    conn.on('end', () => events.push('end'));
+    const closed = new Promise((r) => conn.once('close', r));
+    await sleep(200);
+    expect(events).toEqual([]); // the peer is still there
+    sender.child.stdin!.write('\n');
+    await within(5000, "'close' after the peer closed", closed);
+    expect(events).toEqual(['end']);
+    expect(() => fstatSync(conn.fd)).toThrow(); // closed
+    // new files take the freed number; destroying again must not close any of them
+    const reuse: number[] = [];
+    do reuse.push(openSync('/etc/hostname', 'r'));
+    while (reuse[reuse.length - 1] < conn.fd);
+    expect(reuse).toContain(conn.fd);
+    conn.destroy();
+    for (const fd of reuse) expect(fstatSync(fd).isFile()).toBe(true);
+    reuse.forEach((fd) => closeSync(fd));
+    listener.close();
+  });
+
+  test('a peer closing while recvFds() waits rejects it with ECONNRESET', async () => {
+    const { conn, sender, listener } = await connectSender([{ bytes: 10 }, { wait: true }]);
+    const wait = conn.recvFds();
+    await sleep(100);
+    sender.child.stdin!.write('\n');
+    await expect(within(5000, 'recvFds', wait)).rejects.toMatchObject({ code: 'ECONNRESET', syscall: 'csrecv' });
+    conn.resume();
+    listener.close();
+  });
+});
+
+describe('bytes and records on one Connection', () => {
+  const cases: [string, Plan][] = [
+    ['bytes, a record with 2 fds, bytes', plan([{ bytes: 1000 }, { fds: 2 }, { bytes: 1000 }])],
+    ['two records back to back between bytes', plan([{ bytes: 10 }, { fds: 2 }, { fds: 1 }, { bytes: 10 }])],
+  ];
+  if (roomForBursts) {
+    cases.push(['a record behind more bytes than one read takes, then more records',
+      plan([{ sndbuf: BIG_BUFFER }, { bytes: 2 * READ_MAX + 13 }, { fds: 2 }, { bytes: 5000 }, { fds: 2 }, { fds: 1 }, { bytes: 77 }])]);
+  }
+  const readers: Reader[] = ['data', 'for await', 'pipe'];
+  const all = cases.flatMap(([what, p]) => readers.map((how) => [what, how, p] as [string, Reader, Plan]));
+
+  test.each(all)('%s, bytes read with %s: every byte in order, every fd usable', async (_what, how, p) => {
+    const before = openFds();
+    const { conn, listener } = await connectSender(p.steps);
+    const bytes = readBytes(conn, how);
+    const got: number[][] = [];
+    for (const k of p.records) {
+      const r = await within(10000, `record ${got.length + 1}`, conn.recvFds());
+      expect(r.id.pid).toBeGreaterThan(0);
+      expect(r.fds.length).toBe(k);
+      got.push(r.fds);
+    }
+    expectPattern(await within(10000, 'the bytes', bytes), p.bytes);
+    for (const fds of got) {
+      expect(fds.map(memfdText)).toEqual(fds.map((_, j) => `fd-${j}`));
+      sys.closeAll(fds);
+    }
+    listener.close();
+    expect(await settledFds(before)).toEqual(before);
+  });
+
+  // In one process the whole burst is queued before the event loop lets the
+  // Connection read, so the record sits exactly where each case puts it.
+  (roomForBursts ? test.each : test.skip.each)([
+    READ_MAX - 40, READ_MAX - 32, READ_MAX - 31, READ_MAX - 16, READ_MAX - 1, READ_MAX, READ_MAX + 5, 2 * READ_MAX - 20,
+  ])('a record %i bytes into a burst that fills a read arrives whole, with every byte around it', async (lead) => {
+    const before = openFds();
+    const [a, b] = sys.socketpair(sys.SOCK_STREAM);
+    sys.setsockoptInt(a, sys.SOL_SOCKET, SO_SNDBUF, BIG_BUFFER);
+    const send = (buf: Buffer) => {
+      for (let off = 0; off < buf.length; ) off += sys.writeRaw(a, buf.subarray(off));
+    };
+    const m = [sys.memfd('m'), sys.memfd('m'), sys.memfd('m')];
+    m.forEach((fd, j) => sys.writeRaw(fd, Buffer.from(`fd-${j}`)));
+    send(pattern(0, lead));
+    cs.cssend(a, [m[0], m[1]]);
+    send(pattern(lead, 1000));
+    cs.cssend(a, [m[2]]);
+    send(pattern(lead + 1000, 10));
+    sys.close(a);
+    sys.closeAll(m);
+    sys.setNonBlocking(b, true);
+    const conn = new Connection(b, '/dev/fdp/local/pair', new sys.Watcher(b));
+    const bytes = readBytes(conn, 'data');
+    const r1 = await within(5000, 'first record', conn.recvFds());
+    const r2 = await within(5000, 'second record', conn.recvFds());
+    expectPattern(await within(5000, 'the bytes', bytes), lead + 1010);
+    expect(r1.fds.map(memfdText)).toEqual(['fd-0', 'fd-1']);
+    expect(r2.fds.map(memfdText)).toEqual(['fd-2']);
+    sys.closeAll([...r1.fds, ...r2.fds]);
+    expect(await settledFds(before)).toEqual(before);
+  });
+});
+
+describe('malformed records', () => {
+  test.each([
+    ['a 10-byte message with 2 fds', { raw: 10, fds: 2 }, 'EPROTO'],
+    ['a record whose only descriptor is a pipe, not an auth file', { rawPipe: true }, 'EPERM'],
+  ])('%s: recvFds() fails with a code and every fd that came is closed', async (_what, step, code) => {
+    const before = openFds();
+    const { conn, listener } = await connectSender([step, { bytes: 5 }]);
+    await expect(within(5000, 'recvFds', conn.recvFds())).rejects.toMatchObject({ code, syscall: 'csrecv' });
+    expectPattern(await within(5000, 'the bytes', readBytes(conn, 'data')), 5);
+    listener.close();
+    expect(await settledFds(before)).toEqual(before);
+  });
+});
