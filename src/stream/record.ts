@@ -101,7 +101,8 @@ export function tryRecvRecord(fd: number, max: number, path?: string, peer?: CsI
  * closing every descriptor that came with it. The caller owns the returned fds.
  */
 export function checkRecord(r: Received, bytes: Uint8Array, max: number, path: string | undefined, peer: () => CsId): RecordIn {
-  if (r.truncated || r.fds.length > max + 1) throw reject(r.fds, 'EMSGSIZE', path, `peer sent more than the ${max} descriptor(s) allowed; all closed`);
+  if (r.fds.length > max + 1) throw reject(r.fds, 'EMSGSIZE', path, `peer sent more than the ${max} descriptor(s) allowed; all closed`);
+  if (r.truncated) throw reject(r.fds, 'EMSGSIZE', path, `descriptors did not fit (more than the ${max} allowed, or none left in this process); all closed`);
   if (r.n === 0) {
     closeAll(r.fds);
     throw peerClosed(path);
