@@ -140,6 +140,16 @@ describe('a Connection ends like a net.Socket', () => {
     expect(server.lines.filter((l) => l.startsWith('client pid')).length).toBe(1005);
   }, 120000);
 
+  test('serve() sees a client that closed without the handler reading: the server retires when idle', async () => {
+    const path = name('serve');
+    const server = await startFixture('conn-serve.js', [path], { env: { CS_IDLE_MS: '500' } });
+    const conn = await cs.open(path);
+    const { fds } = await within(5000, 'recvFds', conn.recvFds());
+    sys.closeAll(fds);
+    conn.destroy();
+    expect(await within(10000, 'the idle server to exit', server.exited)).toBe(0);
+  });
+
   test("'end' and 'close' come when the peer closes, with no reader; the fd is closed exactly once", async () => {
     const path = name('end');
     const listener = await cs.listen(path);
