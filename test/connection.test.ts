@@ -8,7 +8,7 @@ import { finished } from 'node:stream/promises';
 import * as cs from '../src';
 import * as sys from '../src/sys';
 import { Connection } from '../src/stream/connection';
-import { freshRoot, killFixtures, makeAuthFd, openFds, removeRoot, startFixture, type Started } from './helpers';
+import { freshRootEachTest, openFds, startFixture, type Started } from './helpers';
 
 const READ_MAX = sys.MAX_MSG_DATA; // the most one read of the Connection takes
 const SO_SNDBUF = 7;
@@ -16,18 +16,10 @@ const SO_SNDBUF = 7;
 const BIG_BUFFER = 4 << 20;
 const roomForBursts = 2 * Number(readFileSync('/proc/sys/net/core/wmem_max', 'utf8')) >= BIG_BUFFER;
 
-let root: string;
 let seq = 0;
 const name = (what: string) => `/dev/fdp/local/${what}${process.pid}x${seq++}`;
 
-beforeEach(() => {
-  root = freshRoot();
-  makeAuthFd();
-});
-afterEach(async () => {
-  await killFixtures();
-  removeRoot(root);
-});
+freshRootEachTest();
 
 /** `p`, or a failure naming `what` after `ms`: nothing here may wait forever. */
 function within<T>(ms: number, what: string, p: Promise<T>): Promise<T> {

@@ -162,6 +162,23 @@ export function makeAuthFd(): void {
   sys.close(b);
 }
 
+/**
+ * Every test of the file gets a fresh namespace root and this process's auth fd
+ * (before it counts fds); its fixtures are killed after. Returns the current root.
+ */
+export function freshRootEachTest(): () => string {
+  let root = '';
+  beforeEach(() => {
+    root = freshRoot();
+    makeAuthFd();
+  });
+  afterEach(async () => {
+    await killFixtures();
+    removeRoot(root);
+  });
+  return () => root;
+}
+
 /** SIGKILL every pid in `pids` that is still there. */
 export function killPids(pids: number[]): void {
   for (const pid of pids) {

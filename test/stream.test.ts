@@ -5,20 +5,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as cs from '../src';
 import * as sys from '../src/sys';
-import { freshRoot, isRoot, testIf, killFixtures, openFds, removeRoot, runFixture, secondUser, startFixture, makeAuthFd } from './helpers';
+import { freshRootEachTest, isRoot, testIf, openFds, runFixture, secondUser, startFixture } from './helpers';
 
-let root: string;
 let seq = 0;
 const name = (what: string) => `/dev/fdp/local/${what}${process.pid}x${seq++}`;
 
-beforeEach(() => {
-  root = freshRoot();
-  makeAuthFd();
-});
-afterEach(async () => {
-  await killFixtures();
-  removeRoot(root);
-});
+const root = freshRootEachTest();
 
 function readAll(fd: number): string {
   const b = Buffer.alloc(4096);
@@ -186,7 +178,7 @@ describe('instances and access', () => {
     const b = await runFixture('stream-peer.js', [`${base}/prod`, 'open']);
     expect(JSON.parse(a.stdout).said).toBe('staging');
     expect(JSON.parse(b.stdout).said).toBe('prod');
-    const svcDir = join(root, 'fdp', cs.parsePath(base).host === 'local' ? readdirSync(join(root, 'fdp'))[0] : '', base.split('/').pop()!);
+    const svcDir = join(root(), 'fdp', cs.parsePath(base).host === 'local' ? readdirSync(join(root(), 'fdp'))[0] : '', base.split('/').pop()!);
     expect(readdirSync(svcDir).sort()).toEqual(['---prod', '---staging']);
   });
 
@@ -235,7 +227,7 @@ describe('stale sockets and long paths', () => {
   });
 
   test('socket paths longer than sun_path (107 bytes) still bind and connect', async () => {
-    const deep = join(root, 'x'.repeat(60), 'y'.repeat(60));
+    const deep = join(root(), 'x'.repeat(60), 'y'.repeat(60));
     mkdirSync(deep, { recursive: true, mode: 0o1777 });
     const env = { CS_MOUNT_LOCAL: deep };
     const path = '/dev/fdp/local/' + 'long'.repeat(10);
