@@ -1,8 +1,10 @@
 // CAPS memory bounds between real processes: clients that flood a service and never
 // read its answers cannot grow it past its documented ceiling, and clients that do
-// read are answered promptly all the while.
+// read are answered promptly all the while; a service that answers requests without
+// reading them cannot make a client queue them without end.
 import { readFileSync } from 'node:fs';
 import * as cs from '../src';
+import { Agent } from './fixtures/caps-driver';
 import { freshRoot, killFixtures, removeRoot, startFixture } from './helpers';
 
 let root: string;
@@ -65,5 +67,33 @@ describe('a service whose clients do not read', () => {
     } finally {
       reader.close();
     }
+  }, 60000);
+});
+
+describe('a client whose service does not read', () => {
+  test('put is ENOBUFS once a full window of requests waits unsent, though every reply was consumed', async () => {
+    const name = unique('deaf');
+    const uid = process.geteuid!();
+    const deaf = await startFixture('caps-deaf-service.js', [cs.capsPath({ name, uid, gid: -1 })]);
+    const cli = await Agent.start();
+    const port = await cli.call('client', { name, uid, gid: -1, flags: cs.CAPF_ANYCLIENT });
+    let refused: Error & { code?: string } | null = null;
+    let rounds = 0;
+    while (!refused && rounds < 200) {
+      let id: string;
+      try {
+        id = await cli.call('put', { port, size: cs.CAPS_MAXMSG });
+      } catch (e) {
+        refused = e as Error;
+        break;
+      }
+      rounds++;
+      deaf.child.stdin!.write(`reply ${id}\n`);
+      expect(await cli.call('wait', { port, size: 0 })).toMatchObject({ id, state: cs.CAPMS_REPLY, n: 0 });
+    }
+    expect(refused).toMatchObject({ code: 'ENOBUFS', message: expect.stringContaining('not reading') });
+    // 128 requests of 128 KiB, plus what the kernel's socket buffers took
+    expect(rounds).toBeGreaterThanOrEqual(cs.CAPS_MAXINPROG);
+    expect(rounds).toBeLessThan(cs.CAPS_MAXINPROG + 16);
   }, 60000);
 });
