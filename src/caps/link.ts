@@ -23,10 +23,10 @@ export interface LinkHandler {
 
 /** Output this large is sent at once instead of at the end of the current task. */
 const FLUSH_NOW = 2048;
-/** A link's first output block; later blocks are BLOCK bytes, frames run on from one to the next. */
+/** Each link's own first output block; more output goes on in shared BLOCK-byte blocks, frames running on from one to the next. */
 const FIRST_BLOCK = 4096;
 const BLOCK = MAX_MSG_DATA;
-/** Emptied blocks kept for reuse, at most SPARE of them. */
+/** Emptied shared blocks kept for reuse, at most SPARE of them. */
 const spare: Buffer[] = [];
 const SPARE = 8;
 /** Full reads per readiness event, so one busy peer cannot starve the others. */
@@ -69,7 +69,8 @@ export class Link {
    * Output in blocks, so a peer that does not read costs what it has not read and no
    * copies of it: from #head in the first block to #tail in the last.
    */
-  #blocks: Buffer[] = [Buffer.allocUnsafe(FIRST_BLOCK)];
+  #first = Buffer.allocUnsafe(FIRST_BLOCK);
+  #blocks: Buffer[] = [this.#first];
   #head = 0;
   #tail = 0;
   #unsent = 0;
@@ -196,7 +197,7 @@ export class Link {
       this.#armRead(); // less output held: the handler may let reading go on
     }
     if (this.#closed) return false;
-    this.#head = this.#tail = 0;
+    this.#empty();
     if (this.#closeWhenFlushed) this.close();
     return true;
   }
@@ -323,10 +324,20 @@ export class Link {
     for (const m of this.#marks) closeAll(m.fds);
     this.#marks = [];
     this.budget?.release(this.#unsent);
-    for (const b of this.#blocks.splice(1)) recycle(b);
     this.#sent += this.#unsent;
-    this.#unsent = this.#head = this.#tail = 0;
+    this.#unsent = 0;
+    this.#empty();
     dirty.delete(this);
+  }
+
+  /** Nothing is unsent: back to the link's own small block, the shared ones go back for reuse. */
+  #empty(): void {
+    if (this.#blocks.length > 1 || this.#blocks[0] !== this.#first) {
+      for (const b of this.#blocks) recycle(b);
+      this.#blocks.length = 0;
+      this.#blocks.push(this.#first);
+    }
+    this.#head = this.#tail = 0;
   }
 
   /** Close once the queued output is sent (or at once if the peer is gone). */
