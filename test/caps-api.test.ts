@@ -1,13 +1,14 @@
 // The C-shaped CAPS API between real processes: the seed's message life cycle,
 // every error path, too-big messages, kill -9 of a busy service, generations,
-// descriptors in messages, aborts, CAPF_WAITSVC and hostile peers.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+// descriptors in messages, aborts, CAPF_WAITSVC, hostile peers, and memory bounds
+// against peers that send without reading.
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as cs from '../src';
 import * as sys from '../src/sys';
 import { Agent } from './fixtures/caps-driver';
-import { freshRoot, isRoot, testIf, killFixtures, removeRoot, secondUser } from './helpers';
+import { freshRoot, isRoot, testIf, killFixtures, removeRoot, secondUser, startFixture } from './helpers';
 
 const ANY = cs.CAPF_ANYCLIENT;
 let root: string;
@@ -432,4 +433,79 @@ describe('hostile peers', () => {
     await cli.call('put', { port: cport, text: 'still here' });
     expect((await svc.call('wait', { port: sport })).text).toBe('still here');
   });
+});
+
+const MiB = 1024 * 1024;
+
+function rss(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return Number(m![1]) * 1024;
+}
+
+describe('a service whose clients do not read', () => {
+  test('31 MiB of ABORT frames and 16 clients x 128 x 128 KiB unread requests: RSS stays under the ceiling, readers are answered', async () => {
+    const name = unique('flood');
+    const svc = await startFixture('caps-service.js', [name]);
+    const { pid, path } = JSON.parse(svc.line) as { pid: number; path: string };
+    // a client that reads: every call must be answered within 5 s while the others flood
+    const reader = await cs.caps.client(name, { uid: process.geteuid!() });
+    try {
+      const ping = async () => {
+        const r = await reader.call(Buffer.from('echo:ping'), [], { signal: AbortSignal.timeout(5000) });
+        expect(r.data.toString()).toBe('ping');
+      };
+      for (let i = 0; i < 20; i++) await ping();
+      const before = rss(pid);
+
+      // seventeen processes starting at once on a busy machine take their time
+      const floods = [startFixture('caps-flood.js', [path, 'abort', String(31 * MiB)], { ms: 30000 })];
+      for (let i = 0; i < 16; i++) floods.push(startFixture('caps-flood.js', [path, 'requests', '128'], { ms: 30000 }));
+      const flooders = await Promise.all(floods);
+
+      let peak = before;
+      const until = Date.now() + 6000;
+      while (Date.now() < until) {
+        await ping();
+        peak = Math.max(peak, rss(pid));
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      // the service holds at most 16 MiB of messages (README, CAPS "Memory bounds"); its payload
+      // buffers are freed at the garbage collector's pace, hence the margin
+      expect(peak - before).toBeLessThan(48 * MiB);
+      // the floods did reach the service: ABORTs and requests of every client got past the kernel buffers
+      const written = flooders.map((f) => Number(f.lines.filter((l) => /^\d+$/.test(l)).pop() ?? 0));
+      expect(written[0]).toBeGreaterThan(512 * 1024);
+      for (const w of written.slice(1)) expect(w).toBeGreaterThan(256 * 1024);
+    } finally {
+      reader.close();
+    }
+  }, 60000);
+});
+
+describe('a client whose service does not read', () => {
+  test('put is ENOBUFS once a full window of requests waits unsent, though every reply was consumed', async () => {
+    const name = unique('deaf');
+    const uid = process.geteuid!();
+    const deaf = await startFixture('caps-deaf-service.js', [cs.capsPath({ name, uid, gid: -1 })]);
+    const cli = await Agent.start();
+    const port = await cli.call('client', { name, uid, gid: -1, flags: ANY });
+    let refused: Error & { code?: string } | null = null;
+    let rounds = 0;
+    while (rounds < 200) {
+      let id: string;
+      try {
+        id = await cli.call('put', { port, size: cs.CAPS_MAXMSG });
+      } catch (e) {
+        refused = e as Error;
+        break;
+      }
+      rounds++;
+      deaf.child.stdin!.write(`reply ${id}\n`);
+      expect(await cli.call('wait', { port, size: 0 })).toMatchObject({ id, state: cs.CAPMS_REPLY, n: 0 });
+    }
+    expect(refused).toMatchObject({ code: 'ENOBUFS', message: expect.stringContaining('not reading') });
+    // 128 requests of 128 KiB, plus what the kernel's socket buffers took
+    expect(rounds).toBeGreaterThanOrEqual(cs.CAPS_MAXINPROG);
+    expect(rounds).toBeLessThan(cs.CAPS_MAXINPROG + 16);
+  }, 60000);
 });

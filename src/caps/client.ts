@@ -3,9 +3,10 @@
 import { constants } from 'node:os';
 import type { CsId } from '../stream';
 import { handshakeTimeout } from '../stream';
-import { close, csError, errnoCode, setNonBlocking, POLLOUT, Watcher, type CsError } from '../sys';
+import { close, csError, errnoCode, setNonBlocking, Watcher, type CsError } from '../sys';
 import { kernelId } from '../stream/record';
 import { credOf, mayServe } from './access';
+import { CLIENT_UNSENT } from './budget';
 import {
   CAPF_ABORT_HARD, CAPMS_REPLY, CAPS_ABORT_ATSERVER, CAPS_ABORT_BEFORESERVER, CAPS_ABORT_RETURNED, CAPS_MAXINPROG,
   type CapsCred,
@@ -14,7 +15,7 @@ import { ABORT, ABORTED, DISPOSE, GEN, HELLO, helloPayload, handshakeVersion, RE
 import { keyPath, type CapsKey } from './key';
 import { Link, violation } from './link';
 import { checkMessage, dupFds, idNumber } from './message';
-import { addPort, linkEvents, Port, removePort, type PollTarget } from './port';
+import { addPort, linkTarget, Port, removePort, type PollTarget } from './port';
 import { pump, pumpUntil } from './pump';
 import type { Queued } from './queue';
 
@@ -66,16 +67,8 @@ export class ClientPort extends Port {
   }
 
   pollTargets(): PollTarget[] {
-    const link = this.#link;
-    if (link.closed) return [];
-    return [{
-      fd: link.fd,
-      events: linkEvents(link.pending),
-      ready: (revents) => {
-        if (revents & POLLOUT) link.flush();
-        if (revents & ~POLLOUT) link.readAvailable();
-      },
-    }];
+    const target = linkTarget(this.#link);
+    return target ? [target] : [];
   }
 
   flush(): void {
@@ -133,6 +126,7 @@ export class ClientPort extends Port {
       throw csError('ENOBUFS', syscall, this.path, `${CAPS_MAXINPROG} messages are in flight; consume some replies first`);
     }
     if (this.#gone) throw csError('ENOTCONN', syscall, this.path, 'the service is gone');
+    if (this.#link.unsent >= CLIENT_UNSENT) throw csError('ENOBUFS', syscall, this.path, 'the service is not reading this port\'s requests');
     const owned = dupFds(fds, syscall, this.path);
     const num = ++this.#next;
     this.#inflight.set(num, SENT);
@@ -190,6 +184,14 @@ export class ClientPort extends Port {
     const r = m as Reply;
     this.#inflight.delete(r.num);
     if (r.cause === 'reply') this.#link.send(DISPOSE, r.num);
+  }
+
+  /**
+   * Every reply read sends a DISPOSE back: a service that replies without reading could
+   * grow our output without end, so stop reading it once that output is beyond what puts allow.
+   */
+  mayRead(): boolean {
+    return this.#link.unsent < 2 * CLIENT_UNSENT;
   }
 
   onFrame(h: Header, payload: Buffer, fds: number[]): void {

@@ -1,9 +1,11 @@
 // One CAPS connection: frames out in batches (one sendmsg, SCM_RIGHTS carrying the
-// batch's descriptors) and frames in, each header claiming its descriptors from a FIFO.
+// batch's descriptors) and frames in, each header claiming its descriptors from a FIFO;
+// reading stops while the handler says the peer holds too much.
 import { constants } from 'node:os';
 import {
   closeAll, close, csError, errnoError, recvFds, sendFds, EAGAIN, MAX_MSG_DATA, Watcher, type CsError,
 } from '../sys';
+import type { Budget } from './budget';
 import { CAPS_MAXFDS } from './constants';
 import { HEADER_SIZE, readHeader, writeHeader, type Header } from './frame';
 
@@ -13,17 +15,31 @@ export interface LinkHandler {
    * throwing closes the link (and the descriptors) with that error.
    */
   onFrame(h: Header, payload: Buffer, fds: number[]): void;
+  /** Whether to read more now; checked before every read. When it turns true again, call resume(). */
+  mayRead(): boolean;
   /** The link closed: peer gone (err null), a failure, or close(). Called once. */
   onClose(err: CsError | null): void;
 }
 
 /** Output this large is sent at once instead of at the end of the current task. */
 const FLUSH_NOW = 2048;
+/** Each link's own first output block; more output goes on in shared BLOCK-byte blocks, frames running on from one to the next. */
+const FIRST_BLOCK = 4096;
+const BLOCK = MAX_MSG_DATA;
+/** Emptied shared blocks kept for reuse, at most SPARE of them. */
+const spare: Buffer[] = [];
+const SPARE = 8;
 /** Full reads per readiness event, so one busy peer cannot starve the others. */
 const MAX_READS = 32;
 const EMPTY = Buffer.alloc(0);
 
 const rx = Buffer.allocUnsafe(MAX_MSG_DATA);
+/** A frame header that does not fit in what is left of a block. */
+const scratch = Buffer.allocUnsafe(HEADER_SIZE);
+
+function recycle(block: Buffer): void {
+  if (block.length === BLOCK && spare.length < SPARE) spare.push(block);
+}
 
 /** Links with queued output, flushed together once the current task is done. */
 const dirty = new Set<Link>();
@@ -49,10 +65,18 @@ export function violation(detail: string): ProtocolError {
  * the receiver queues what arrives and each header takes its count from the front.
  */
 export class Link {
-  #out = Buffer.allocUnsafe(4096);
+  /**
+   * Output in blocks, so a peer that does not read costs what it has not read and no
+   * copies of it: from #head in the first block to #tail in the last.
+   */
+  #first = Buffer.allocUnsafe(FIRST_BLOCK);
+  #blocks: Buffer[] = [this.#first];
   #head = 0;
   #tail = 0;
-  /** Descriptors of queued frames (owned), by the offset of their frame in #out. */
+  #unsent = 0;
+  /** Bytes sent so far: the stream position of #head. */
+  #sent = 0;
+  /** Descriptors of queued frames (owned), by the stream position of their frame. */
   #marks: { at: number; fds: number[] }[] = [];
   #fifo: number[] = [];
   #h: Header = { length: 0, type: 0, nfds: 0, arg: 0, id: 0 };
@@ -66,8 +90,11 @@ export class Link {
   #writeArmed = false;
   #closeWhenFlushed = false;
 
-  /** Takes ownership of `fd` (connected, non-blocking) and its watcher. */
-  constructor(readonly fd: number, readonly watcher: Watcher, readonly path: string, private readonly handler: LinkHandler) {}
+  /** Takes ownership of `fd` (connected, non-blocking) and its watcher; unsent output counts against `budget`. */
+  constructor(
+    readonly fd: number, readonly watcher: Watcher, readonly path: string, private readonly handler: LinkHandler,
+    private readonly budget: Budget | null = null,
+  ) {}
 
   get closed(): boolean {
     return this.#closed;
@@ -75,20 +102,36 @@ export class Link {
 
   /** Output waits to be sent. */
   get pending(): boolean {
-    return this.#tail > this.#head;
+    return this.#unsent > 0;
+  }
+
+  /** Bytes of output not sent yet. */
+  get unsent(): number {
+    return this.#unsent;
+  }
+
+  /** Input is wanted now (the handler allows it). */
+  get readable(): boolean {
+    return !this.#closed && this.handler.mayRead();
   }
 
   /** Queue one frame; `fds` become the link's (closed once sent). */
   send(type: number, id: number, arg = 0, payload: Uint8Array = EMPTY, fds: number[] = []): void {
     if (this.#closed || this.#closeWhenFlushed) return closeAll(fds);
     const size = HEADER_SIZE + payload.length;
-    this.#reserve(size);
-    const at = this.#tail;
-    writeHeader(this.#out, at, payload.length, type, fds.length, arg, id);
-    this.#out.set(payload, at + HEADER_SIZE);
-    this.#tail += size;
-    if (fds.length > 0) this.#marks.push({ at, fds });
-    if (this.#tail - this.#head >= FLUSH_NOW) {
+    if (fds.length > 0) this.#marks.push({ at: this.#sent + this.#unsent, fds });
+    const last = this.#blocks[this.#blocks.length - 1]!;
+    if (this.#tail + HEADER_SIZE <= last.length) {
+      writeHeader(last, this.#tail, payload.length, type, fds.length, arg, id);
+      this.#tail += HEADER_SIZE;
+    } else {
+      writeHeader(scratch, 0, payload.length, type, fds.length, arg, id);
+      this.#append(scratch);
+    }
+    this.#append(payload);
+    this.#unsent += size;
+    this.budget?.add(size);
+    if (this.#unsent >= FLUSH_NOW) {
       this.flush();
     } else {
       dirty.add(this);
@@ -99,22 +142,28 @@ export class Link {
     }
   }
 
-  #reserve(size: number): void {
-    if (this.#tail + size <= this.#out.length) return;
-    const live = this.#tail - this.#head;
-    const next = live + size <= this.#out.length ? this.#out : Buffer.allocUnsafe(Math.max(2 * this.#out.length, live + size));
-    this.#out.copy(next, 0, this.#head, this.#tail);
-    for (const m of this.#marks) m.at -= this.#head;
-    this.#out = next;
-    this.#head = 0;
-    this.#tail = live;
+  #append(src: Uint8Array): void {
+    for (let from = 0; from < src.length;) {
+      let last = this.#blocks[this.#blocks.length - 1]!;
+      if (this.#tail === last.length) {
+        last = spare.pop() ?? Buffer.allocUnsafe(BLOCK);
+        this.#blocks.push(last);
+        this.#tail = 0;
+      }
+      const n = Math.min(src.length - from, last.length - this.#tail);
+      last.set(n === src.length ? src : src.subarray(from, from + n), this.#tail);
+      this.#tail += n;
+      from += n;
+    }
   }
 
   /** Send what is queued without blocking; true when nothing is left. */
   flush(): boolean {
     dirty.delete(this);
-    while (!this.#closed && this.#head < this.#tail) {
-      let end = Math.min(this.#tail, this.#head + MAX_MSG_DATA);
+    while (!this.#closed && this.#unsent > 0) {
+      const block = this.#blocks[0]!;
+      const stop = this.#blocks.length === 1 ? this.#tail : block.length;
+      let end = this.#sent + Math.min(stop - this.#head, MAX_MSG_DATA);
       const fds: number[] = [];
       let k = 0;
       for (; k < this.#marks.length && this.#marks[k]!.at < end; k++) {
@@ -125,7 +174,7 @@ export class Link {
         }
         for (const fd of m.fds) fds.push(fd);
       }
-      const n = sendFds(this.fd, this.#out.subarray(this.#head, end), fds);
+      const n = sendFds(this.fd, block.subarray(this.#head, this.#head + end - this.#sent), fds);
       if (n === -EAGAIN) {
         this.#armWrite();
         return false;
@@ -138,10 +187,17 @@ export class Link {
       for (let i = 0; i < k; i++) closeAll(this.#marks[i]!.fds);
       this.#marks.splice(0, k);
       this.#head += n;
+      this.#sent += n;
+      this.#unsent -= n;
+      if (this.#head === block.length && this.#blocks.length > 1) {
+        recycle(this.#blocks.shift()!);
+        this.#head = 0;
+      }
+      this.budget?.release(n);
+      this.#armRead(); // less output held: the handler may let reading go on
     }
     if (this.#closed) return false;
-    this.#head = this.#tail = 0;
-    if (this.#out.length > 4 * MAX_MSG_DATA) this.#out = Buffer.allocUnsafe(4096);
+    this.#empty();
     if (this.#closeWhenFlushed) this.close();
     return true;
   }
@@ -165,8 +221,13 @@ export class Link {
     }
   }
 
+  /** The handler allows reading again: pick it up from the event loop. */
+  resume(): void {
+    this.#armRead();
+  }
+
   #armRead(): void {
-    if (this.#readArmed || !this.#reading || this.#closed) return;
+    if (this.#readArmed || !this.#reading || this.#closed || !this.handler.mayRead()) return;
     this.#readArmed = true;
     this.watcher.onReadable(this.#onReadable);
   }
@@ -177,9 +238,9 @@ export class Link {
     this.#armRead();
   };
 
-  /** Read and dispatch whatever has arrived, without blocking. */
+  /** Read and dispatch whatever has arrived, without blocking, while the handler allows it. */
   readAvailable(): void {
-    for (let i = 0; i < MAX_READS && !this.#closed; i++) {
+    for (let i = 0; i < MAX_READS && !this.#closed && this.handler.mayRead(); i++) {
       const r = recvFds(this.fd, rx, CAPS_MAXFDS);
       if (r.n === -EAGAIN) return;
       for (const fd of r.fds) this.#fifo.push(fd);
@@ -262,8 +323,21 @@ export class Link {
   #dropOutput(): void {
     for (const m of this.#marks) closeAll(m.fds);
     this.#marks = [];
-    this.#head = this.#tail = 0;
+    this.budget?.release(this.#unsent);
+    this.#sent += this.#unsent;
+    this.#unsent = 0;
+    this.#empty();
     dirty.delete(this);
+  }
+
+  /** Nothing is unsent: back to the link's own small block, the shared ones go back for reuse. */
+  #empty(): void {
+    if (this.#blocks.length > 1 || this.#blocks[0] !== this.#first) {
+      for (const b of this.#blocks) recycle(b);
+      this.#blocks.length = 0;
+      this.#blocks.push(this.#first);
+    }
+    this.#head = this.#tail = 0;
   }
 
   /** Close once the queued output is sent (or at once if the peer is gone). */

@@ -4,6 +4,7 @@
 import { csError, POLLIN, POLLOUT } from '../sys';
 import type { CapsCred, CapsMsgid } from './constants';
 import { keyPath, typeError, type CapsKey } from './key';
+import type { Link } from './link';
 import { MsgQueue, type Queued } from './queue';
 
 /** A descriptor to poll(2) and what to do when it is ready. */
@@ -13,9 +14,18 @@ export interface PollTarget {
   ready(revents: number): void;
 }
 
-/** poll(2) events for a link: always readable, writable while output waits. */
-export function linkEvents(pending: boolean): number {
-  return pending ? POLLIN | POLLOUT : POLLIN;
+/** poll(2) for a link: readable while it may read, writable while output waits; null when neither. */
+export function linkTarget(link: Link): PollTarget | null {
+  const events = (link.readable ? POLLIN : 0) | (link.pending ? POLLOUT : 0);
+  if (events === 0) return null;
+  return {
+    fd: link.fd,
+    events,
+    ready: (revents) => {
+      if (revents & POLLOUT) link.flush();
+      if (revents & ~POLLOUT) link.readAvailable();
+    },
+  };
 }
 
 interface Waiter {

@@ -1,5 +1,6 @@
 // A port's queue of messages ready for get/wait, in arrival order. Entries leave
-// from the front, or from anywhere by clearing `queued` (an aborted request, a dead client).
+// from the front, or from anywhere by clearing `queued` (an aborted request, a dead client);
+// the queue keeps no hold on a message's data once it has left.
 import { closeAll } from '../sys';
 import type { CapsCred } from './constants';
 
@@ -17,9 +18,11 @@ export interface Queued {
 }
 
 const COMPACT_AT = 1024;
+const EMPTY = Buffer.alloc(0);
 
 export class MsgQueue<T extends Queued> {
-  #items: T[] = [];
+  /** Messages in arrival order; null where one left from the front. */
+  #items: (T | null)[] = [];
   #head = 0;
 
   push(m: T): void {
@@ -30,12 +33,12 @@ export class MsgQueue<T extends Queued> {
   /** The next message still queued, left in place. */
   first(): T | undefined {
     const items = this.#items;
-    while (this.#head < items.length && !items[this.#head]!.queued) this.#head++;
+    while (this.#head < items.length && !items[this.#head]?.queued) this.#head++;
     if (this.#head === items.length && this.#head > 0) {
       this.#items = [];
       this.#head = 0;
     }
-    return this.#items[this.#head];
+    return this.#items[this.#head] ?? undefined;
   }
 
   /** Remove and return the next message. */
@@ -43,7 +46,7 @@ export class MsgQueue<T extends Queued> {
     const m = this.first();
     if (!m) return undefined;
     m.queued = false;
-    this.#head++;
+    this.#items[this.#head++] = null;
     if (this.#head >= COMPACT_AT && this.#head * 2 >= this.#items.length) {
       this.#items = this.#items.slice(this.#head);
       this.#head = 0;
@@ -51,12 +54,13 @@ export class MsgQueue<T extends Queued> {
     return m;
   }
 
-  /** Take a message out wherever it is, closing its descriptors: nobody will read it. */
+  /** Take a message out wherever it is, closing its descriptors and letting go of its data: nobody will read it. */
   drop(m: T): void {
     if (!m.queued) return;
     m.queued = false;
     closeAll(m.fds);
     m.fds = [];
+    m.data = EMPTY;
   }
 
   /** Drop everything (the port is closing). */

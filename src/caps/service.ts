@@ -6,8 +6,9 @@ import { handshakeTimeout, type CsId } from '../stream';
 import { greet, tryFinishAccept } from '../stream/listen';
 import { AGAIN } from '../stream/record';
 import { forget } from '../stream/registry';
-import { accept, close, closeAll, csError, POLLIN, POLLOUT, SOCK_NONBLOCK, Watcher } from '../sys';
+import { accept, close, closeAll, csError, POLLIN, SOCK_NONBLOCK, Watcher } from '../sys';
 import { admits, credOf } from './access';
+import { Budget, CLIENT_HELD, SERVICE_HELD } from './budget';
 import {
   CAPF_ABORT_HARD, CAPMS_DISPOSE, CAPMS_REQUEST, CAPS_ABORT_ATSERVER, CAPS_ABORT_BEFORESERVER,
   CAPS_ABORT_RETURNED, CAPS_MAXINPROG, type CapsCred,
@@ -18,7 +19,7 @@ import {
 import type { CapsKey } from './key';
 import { Link, violation, type LinkHandler } from './link';
 import { checkMessage, dupFds, idNumber } from './message';
-import { linkEvents, Port, removePort, type PollTarget } from './port';
+import { linkTarget, Port, removePort, type PollTarget } from './port';
 import type { Queued } from './queue';
 
 const EMPTY = Buffer.alloc(0);
@@ -29,6 +30,8 @@ interface Request extends Queued {
   from: ClientLink;
   /** The id its client gave it. */
   clientId: number;
+  /** Its length, counted against its client until it is replied to or dropped (which empties data). */
+  size: number;
   /** get/wait reported its id: the service may reply from now on. */
   peeked: boolean;
   replied: boolean;
@@ -47,6 +50,8 @@ class ClientLink implements LinkHandler {
   timer: NodeJS.Timeout | null = null;
   /** Its requests not yet disposed of, by the client's id. */
   readonly byClient = new Map<number, Request>();
+  /** Bytes of its requests read and not yet replied to or dropped. */
+  unreplied = 0;
   readonly cred: CapsCred;
 
   constructor(readonly service: ServicePort, readonly fd: number, readonly watcher: Watcher, readonly id: CsId) {
@@ -55,6 +60,12 @@ class ClientLink implements LinkHandler {
 
   onFrame(h: Header, payload: Buffer, fds: number[]): void {
     this.service.frame(this, h, payload, fds);
+  }
+
+  /** Read a client only while it holds little; when the service is full, only one that holds nothing. */
+  mayRead(): boolean {
+    const held = this.unreplied + this.link!.unsent;
+    return held < CLIENT_HELD && (held === 0 || !this.service.budget.full);
   }
 
   onClose(): void {
@@ -86,6 +97,10 @@ export class ServicePort extends Port {
   #requests = new Map<number, Request>();
   #next = 0;
   #gen = startGeneration();
+  /** Unreplied requests and unsent output of all clients. */
+  readonly budget = new Budget(SERVICE_HELD, () => {
+    for (const c of this.#links) c.link?.resume();
+  });
   /** Told when clients come and go (the idiomatic layer's idle timer listens). */
   onClients: ((count: number) => void) | null = null;
   /** Queue DISPOSE messages (the idiomatic layer turns them off when nobody listens for them). */
@@ -123,14 +138,8 @@ export class ServicePort extends Port {
         targets.push({ fd: c.fd, events: POLLIN, ready: () => this.#finishRecord(c) });
         continue;
       }
-      targets.push({
-        fd: c.fd,
-        events: linkEvents(link.pending),
-        ready: (revents) => {
-          if (revents & POLLOUT) link.flush();
-          if (revents & ~POLLOUT) link.readAvailable();
-        },
-      });
+      const target = linkTarget(link);
+      if (target) targets.push(target);
     }
     return targets;
   }
@@ -194,7 +203,7 @@ export class ServicePort extends Port {
       }
       return;
     }
-    c.link = new Link(c.fd, c.watcher, this.path, c);
+    c.link = new Link(c.fd, c.watcher, this.path, c, this.budget);
     c.link.watchReads(true);
     c.link.readAvailable();
   }
@@ -244,9 +253,11 @@ export class ServicePort extends Port {
     const num = ++this.#next;
     const r: Request = {
       id: BigInt(num), state: CAPMS_REQUEST, data, fds, cred: c.cred, queued: false,
-      num, from: c, clientId, peeked: false, replied: false, aborted: false,
+      num, from: c, clientId, size: data.length, peeked: false, replied: false, aborted: false,
     };
     c.byClient.set(clientId, r);
+    c.unreplied += data.length;
+    this.budget.add(data.length);
     this.queue.push(r);
     this.notify();
   }
@@ -265,6 +276,7 @@ export class ServicePort extends Port {
       code = CAPS_ABORT_BEFORESERVER;
       this.queue.drop(r);
       c.byClient.delete(clientId);
+      this.#release(r);
     } else if (r && !r.replied) {
       code = CAPS_ABORT_ATSERVER;
       if (flags & CAPF_ABORT_HARD) {
@@ -273,6 +285,14 @@ export class ServicePort extends Port {
       }
     }
     c.link!.send(ABORTED, clientId, code);
+  }
+
+  /** A request's bytes no longer count against its client (replied, or dropped before anyone saw it). */
+  #release(r: Request): void {
+    const c = r.from;
+    c.unreplied -= r.size;
+    this.budget.release(r.size);
+    c.link?.resume();
   }
 
   protected peeked(m: Queued): void {
@@ -295,6 +315,8 @@ export class ServicePort extends Port {
     this.#requests.delete(r.num);
     this.queue.drop(r); // replied without being read (it was too big): nobody will read it now
     r.replied = true;
+    r.data = EMPTY; // it waits for its DISPOSE without its payload
+    this.#release(r);
     const link = r.from.link;
     if (r.aborted || !link || link.closed) {
       closeAll(owned);
@@ -321,8 +343,13 @@ export class ServicePort extends Port {
     this.#links.delete(c);
     this.onClients?.(this.#links.size);
     for (const r of c.byClient.values()) {
-      if (r.replied) this.#disposed(r);
-      else this.queue.drop(r); // a retrieved one stays replyable; its reply will come back as DISPOSE
+      if (r.replied) {
+        this.#disposed(r);
+        continue;
+      }
+      this.queue.drop(r);
+      // a retrieved one stays replyable (its reply will come back as DISPOSE) and counts until then
+      if (!r.peeked) this.#release(r);
     }
     c.byClient.clear();
   }
