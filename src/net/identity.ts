@@ -89,3 +89,9 @@ export function peerId(fd: number, proto: 'tcp' | 'udp' = 'tcp', peerIsServer = 
   const { found, uid } = socketOwner(proto, { address, port: peer.port }, me, peerIsServer);
   return { hid: ipv4Number(address), pid: -1, uid: uid ?? -1, gid: -1, groups: [], address, port: peer.port, local: found || isLoopback(address) };
 }
+
+/** True when a socket of this host (network namespace) is bound at `ep`: its address or a wildcard, at its port. */
+export function boundHere(proto: 'tcp' | 'udp', ep: Endpoint): boolean {
+  const address = canonicalAddress(ep.address);
+  return socketTable(proto).some((e) => e.localPort === ep.port && [address, ...WILDCARDS].some((a) => e.local === `${a}:${ep.port}`));
+}
