@@ -73,7 +73,7 @@ function adopt(s: Service, fd: number): boolean {
   return ours;
 }
 
-/** adopt() for a CAPS service, which never removes the socket itself: the fd. */
+/** adopt() for a CAPS service (which keeps its own records): the fd. */
 export function adoptListener(s: Service, fd: number): number {
   adopt(s, fd);
   return fd;
