@@ -384,7 +384,7 @@ describe('cs -k SIG PATH', () => {
     expect((await cs(['-l'])).stdout).toBe(`${fdpPath(name)}\n`);
   });
 
-  test('-k takes kill(1) style signals: -9 and -TERM-like -HUP', async () => {
+  test('-k takes kill(1) style numbers: -0 and -9', async () => {
     const name = service();
     const echo = await startEcho(fdpPath(name));
     expect(JSON.parse((await cs(['--json', '-k', '-0', fdpPath(name)])).stdout)).toEqual({ path: fdpPath(name), pid: echo.pid, signal: '0' });
