@@ -134,7 +134,7 @@ function openOptions(y: Argv): Argv {
     .option('long', { alias: 's', type: 'boolean', describe: 'long listing: owner uid, mode, server pid, path' })
     .option('pids', { alias: 'p', type: 'boolean', describe: 'list the pids of running servers with their paths' })
     .option('mounts', { alias: 'm', type: 'boolean', describe: 'list the mount directories of the namespace' })
-    .option('kill', { alias: 'k', type: 'string', requiresArg: true, describe: 'send signal SIG (TERM, -HUP, 9, -9, ...) to the server of PATH' })
+    .option('kill', { alias: 'k', type: 'string', requiresArg: true, describe: 'send signal SIG (TERM, HUP, 9, -9, ...) to the server of PATH' })
     .option('translate', { alias: 't', type: 'string', requiresArg: true, describe: 'print the address of HOST (local: this host)' })
     .option('prune', { type: 'boolean', describe: 'remove the S-cs.mnt/P-cs.mnt records of dead servers (under DIR-PATH if given; only your own directories, root: all)' })
     .option('socket', { type: 'boolean', describe: 'print where PATH listens: the S-cs.mnt path (fdp) or the port (tcp/udp), for a systemd ListenStream=' })
