@@ -161,6 +161,12 @@ describe('cs PATH', () => {
       // a fast open says nothing even on a terminal
       const fast = await run('script', ['-qec', `'${process.execPath}' '${CLI}' ${fdpPath(name)}`, '/dev/null'], { env });
       expect(fast.stdout).toBe(`${fdpPath(name)}\r\n`);
+      // nor does a slow one with --json
+      for (const e of listServices()) if (e.alive && e.pid !== null) process.kill(e.pid, 'SIGKILL');
+      await cs(['--prune']);
+      const json = await run('script', ['-qec', `'${process.execPath}' '${CLI}' --json ${fdpPath(name)}`, '/dev/null'], { env, ms: 30000 });
+      expect(json.code).toBe(0);
+      expect(JSON.parse(json.stdout)).toEqual({ path: fdpPath(name) });
     } finally {
       rmSync(lib, { recursive: true, force: true });
     }
