@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { hostDirName, listServices } from '../src/namespace';
-import { freshRoot, isRoot, killFixtures, removeRoot, secondUser, startFixture, waitExit, type Started } from './helpers';
+import { freshRoot, isRoot, killFixtures, removeRoot, secondUser, startFixture, testIf, waitExit, type Started } from './helpers';
 
 const PACKAGE = join(__dirname, '..');
 const CLI = join(PACKAGE, 'dist', 'src', 'cli', 'main.js');
@@ -531,7 +531,7 @@ describe('cs --prune and cs --socket', () => {
     echo.child.kill('SIGKILL');
   });
 
-  (isRoot ? test : test.skip)('--prune by another user leaves records in directories it does not own (needs root for a second user)', async () => {
+  testIf(isRoot, 'a second user needs root')('--prune by another user leaves records in directories it does not own', async () => {
     const name = service();
     const echo = await startEcho(fdpPath(name));
     echo.child.kill('SIGKILL');
