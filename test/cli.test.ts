@@ -3,6 +3,7 @@
 // ports, help, and one-line errors with distinct exit statuses.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, lstatSync, lutimesSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { createSocket } from 'node:dgram';
 import { isIP } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -124,6 +125,18 @@ describe('cs PATH', () => {
     ['a udp service nothing is bound for', '/dev/udp/local/nosuchsvc', /^cs: ECONNREFUSED: connection refused, csopen '\/dev\/udp\/local\/nosuchsvc': no udp socket of this host is bound at \/dev\/udp\/127\.0\.0\.1\/\d+$/mu],
   ])('%s fails with one line and exit status 1', async (_what, path, what) => {
     expectOneLineError(await cs([path]), what);
+  });
+
+  test('a udp service with a socket bound at its port opens (the control of the ECONNREFUSED case)', async () => {
+    const name = service();
+    const port = Number((await cs(['port', '--proto', 'udp', name])).stdout);
+    const server = createSocket('udp4');
+    await new Promise<void>((resolve) => server.bind(port, '0.0.0.0', resolve));
+    try {
+      expect(await cs([`/dev/udp/local/${name}`])).toMatchObject({ code: 0, stdout: `/dev/udp/127.0.0.1/${port}\n`, stderr: '' });
+    } finally {
+      server.close();
+    }
   });
 
   test('with --json a failure is one JSON object on stderr, stdout stays empty', async () => {
