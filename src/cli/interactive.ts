@@ -1,7 +1,7 @@
 // `cs -i PATH` and `cs -q PATH`: stdin to the stream and the stream to stdout.
 // End of stdin half-closes the stream; cs exits when the service closes its side.
 import { formatPath, parsePath } from '../path';
-import { open } from '../stream';
+import { openShowingProgress } from './open';
 
 /** `path` with the `test` option: open only a running service, never start one. */
 function neverStart(path: string): string {
@@ -9,8 +9,8 @@ function neverStart(path: string): string {
   return formatPath({ ...p, options: { ...p.options, test: true } });
 }
 
-export async function interact(path: string, query: boolean): Promise<void> {
-  const conn = await open(query ? neverStart(path) : path);
+export async function interact(path: string, query: boolean, json: boolean): Promise<void> {
+  const conn = await openShowingProgress(query ? neverStart(path) : path, json);
   const stdin = process.stdin;
   try {
     await new Promise<void>((resolve, reject) => {

@@ -11,9 +11,13 @@ export interface Signalled {
   signal: string;
 }
 
-/** `TERM`, `SIGTERM`, `term` or a number (0 only checks that the server exists) -> [name, number]. */
-function parseSignal(text: string, path: string): [string, number] {
+/**
+ * `TERM`, `SIGTERM`, `term` or a number (0 only checks that the server exists), with
+ * or without kill(1)'s leading `-` -> [name, number].
+ */
+export function parseSignal(given: string): [string, number] {
   const signals = constants.signals as Record<string, number>;
+  const text = given.replace(/^-/u, '');
   if (/^\d+$/u.test(text)) {
     const num = Number(text);
     const name = num === 0 ? '0' : Object.keys(signals).find((n) => signals[n] === num);
@@ -22,12 +26,12 @@ function parseSignal(text: string, path: string): [string, number] {
     const name = text.toUpperCase().startsWith('SIG') ? text.toUpperCase() : `SIG${text.toUpperCase()}`;
     if (signals[name] !== undefined) return [name, signals[name]];
   }
-  throw csError('EINVAL', 'kill', path, `unknown signal '${text}'`);
+  throw csError('EINVAL', 'kill', undefined, `unknown signal '${given}'`);
 }
 
 export function signalServer(signal: string, path: string): Signalled {
   const { md } = resolveService(path, 'kill');
-  const [name, num] = parseSignal(signal, md.path);
+  const [name, num] = parseSignal(signal);
   const { pid, alive } = recordedServer(md);
   if (pid === null) throw csError('ESRCH', 'kill', md.path, `no server is recorded in ${md.pidLink}`);
   if (!alive) throw csError('ESRCH', 'kill', md.path, `the recorded server pid ${pid} is not running`);

@@ -1,5 +1,6 @@
 // `cs -l`, `-s`, `-p`, `-m`: the namespace as lines of text or as JSON records.
-import { listServices, type ServiceEntry } from '../namespace';
+import { listServices, mountDir, type ServiceEntry } from '../namespace';
+import { parsePath } from '../path';
 import { columns, printJson, printLines } from './output';
 
 export type Listing = 'list' | 'long' | 'pids' | 'mounts';
@@ -35,9 +36,20 @@ function lines(kind: Listing, entries: ServiceEntry[]): string[] {
   }
 }
 
-/** Print one listing of the services under `under` (a /dev/<proto>[/<host>[/<service>]] path, or all). */
+/**
+ * The entries under `under` (all when undefined). A service path with `user`, `group`
+ * or qualifiers names one instance: only the entry in that instance's directory.
+ */
+export function entriesUnder(under: string | undefined): ServiceEntry[] {
+  const entries = listServices(under);
+  const p = under === undefined ? null : parsePath(under);
+  if (p?.service == null || (p.qualifiers.length === 0 && p.options.user === null && p.options.group === null)) return entries;
+  return entries.filter((e) => mountDir(p, e.sid).dir === e.dir);
+}
+
+/** Print one listing of the services under `under` (a /dev/<proto>[/<host>[/<service>[/<option>...]]] path, or all). */
 export function printListing(kind: Listing, under: string | undefined, json: boolean): void {
-  const entries = listServices(under).filter(SHOWN[kind]);
+  const entries = entriesUnder(under).filter(SHOWN[kind]);
   if (json) printJson(entries);
   else printLines(lines(kind, entries));
 }

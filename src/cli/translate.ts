@@ -11,9 +11,14 @@ export interface Translated {
   family: number;
 }
 
-export async function translateHost(host: string): Promise<Translated> {
+/** Refuse what cannot name one host (EINVAL), before anything is looked up. */
+export function checkHost(host: string): void {
   if (host === 'share') throw csError('EINVAL', 'translate', host, "'share' means any host of the local network, not one address");
   if (host === '' || /[\s/\0]/u.test(host)) throw csError('EINVAL', 'translate', host, 'not a host name');
+}
+
+export async function translateHost(host: string): Promise<Translated> {
+  checkHost(host);
   // this host by its address others reach it at, as libcs answers (loopback when it has no other)
   const address = host === 'local' ? hostAddress() : (await resolveHost(host))[0];
   return { host, address, family: isIP(address) };

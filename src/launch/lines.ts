@@ -51,8 +51,10 @@ export function writeLine(fd: number, text: string): void {
   }, 'write');
 }
 
-/** The reply line for a refused request: `error <CODE> <message on one line>`. */
+/** The reply line for a refused request: `error <CODE> <message on one line>`, the code said once. */
 export function errorLine(err: unknown): string {
   const e = err as Partial<CsError>;
-  return `error ${e.code ?? 'EIO'} ${String(e.message ?? err).replace(/\s*\n\s*/g, ' ')}`;
+  const code = e.code ?? 'EIO';
+  const message = String(e.message ?? err).replace(/\s*\n\s*/g, ' ');
+  return `error ${code} ${message.startsWith(`${code}: `) ? message.slice(code.length + 2) : message}`;
 }

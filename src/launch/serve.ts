@@ -1,9 +1,10 @@
 // serve(): the idiomatic server loop, for fdp and tcp services. It takes the
 // listening socket that cs auto-start, systemd or a parent handed over (LISTEN_FDS),
 // else creates the service itself; gives each client to a callback as a Connection; retires after
-// an idle period; removes its S-cs.mnt/P-cs.mnt records on close, exit, SIGTERM and SIGINT.
+// an idle period; removes its S-cs.mnt/P-cs.mnt records on close, exit, SIGTERM and SIGINT
+// (a socket that no cs process made, such as systemd's, stays); reports to a supervisor (sd_notify).
 import { localInet, localUnixPath, setNonBlocking } from '../sys';
-import { recordedPid, recordPid, removeRecords, type MountDir } from '../namespace';
+import { lockSync, recordedPid, recordedServer, recordPid, removeRecords, type MountDir } from '../namespace';
 import { listen } from '../stream/async';
 import type { Connection } from '../stream/connection';
 import { Listener } from '../stream/listener';
@@ -15,6 +16,7 @@ import { resolveService, type Service } from '../stream/resolve';
 import { waitSync } from '../stream/wait';
 import { takeHandedListener } from './activation';
 import { IdleTimer, idlePeriod, untilProcessEnd } from './lifetime';
+import { notifyReady, notifyStopping } from './notify';
 
 export interface ServeOptions {
   /** Milliseconds with no client and nothing held before the server retires; 0: never. Default $CS_IDLE_MS, else 5 minutes. */
@@ -42,25 +44,51 @@ function boundToService(fd: number, md: MountDir): boolean {
 }
 
 /**
+ * True when a cs process made the handed socket of `md`: cs auto-start, or a cs
+ * process that created it and handed it on, recorded a live server in P-cs.mnt.
+ * Auto-start records under X-cs.mnt before releasing it, so taking the lock here
+ * orders that record before this check. Nobody records for systemd.
+ */
+function madeByCs(md: MountDir): boolean {
+  const held = lockSync(md);
+  try {
+    return recordedServer(md).alive;
+  } finally {
+    held.release();
+  }
+}
+
+/**
  * Take over a handed-over fdp listening socket of service `s`: non-blocking, known
  * to cspath, and recorded as served by this process when it is bound to the service.
+ * Returns whether the socket file is cs's to remove when the server stops.
  */
-export function adoptListener(s: Service, fd: number): number {
+function adopt(s: Service, fd: number): boolean {
   setNonBlocking(fd, true);
   remember(fd, s.path.canonical, s.md);
+  if (!boundToService(fd, s.md)) return false;
+  const ours = madeByCs(s.md);
   // cs auto-start recorded this pid already; systemd or a hand-made hand-over did not
-  if (recordedPid(s.md) !== process.pid && boundToService(fd, s.md)) recordPid(s.md, process.pid);
+  if (recordedPid(s.md) !== process.pid) recordPid(s.md, process.pid);
+  return ours;
+}
+
+/** adopt() for a CAPS service (which keeps its own records): the fd. */
+export function adoptListener(s: Service, fd: number): number {
+  adopt(s, fd);
   return fd;
 }
 
-function handedListener(s: Service, fd: number): Listener | NetListener {
+/** A handed-over socket as a listener, and whether its socket file is cs's to remove (a tcp record always is). */
+function handedListener(s: Service, fd: number): { listener: Listener | NetListener; ownsSocket: boolean } {
   if (s.path.proto === 'tcp') {
     setNonBlocking(fd, true);
     // a hand-made or systemd hand-over: record where this server listens, as netCreate would
     if (recordedPid(s.md) !== process.pid) writeRecord(s.md, 'tcp', localInet(fd));
-    return new NetListener(fd, s.md);
+    return { listener: new NetListener(fd, s.md), ownsSocket: true };
   }
-  return new Listener(adoptListener(s, fd), s.path.canonical, s.md);
+  const ownsSocket = adopt(s, fd);
+  return { listener: new Listener(fd, s.path.canonical, s.md), ownsSocket };
 }
 
 /** A running service, as serve() returns it. */
@@ -68,6 +96,7 @@ export class Server {
   readonly #md: MountDir;
   readonly #idle: IdleTimer;
   readonly #forgetAtEnd: () => void;
+  readonly #removeRecords: () => void;
   #closed = false;
   #resolveClosed!: () => void;
   /** Resolves once the server stopped listening: idle, a signal, or close(). */
@@ -76,9 +105,12 @@ export class Server {
   /**
    * @param listener the service's listening stream, owned from now on
    * @param inherited true when the socket was handed over (LISTEN_FDS) rather than created here
+   * @param ownsSocket false for a socket no cs process made (systemd's): its file stays when the server stops
    */
-  constructor(s: Service, readonly listener: Listener | NetListener, readonly inherited: boolean, onConnection: ConnectionHandler | NetConnectionHandler, opts: ServeOptions) {
+  constructor(s: Service, readonly listener: Listener | NetListener, readonly inherited: boolean, ownsSocket: boolean,
+    onConnection: ConnectionHandler | NetConnectionHandler, opts: ServeOptions) {
     this.#md = s.md;
+    this.#removeRecords = () => removeRecords(this.#md, process.pid, ownsSocket);
     this.#idle = new IdleTimer(idlePeriod(opts.idle, opts.slave === true || s.path.options.slave), () => this.#retire());
     this.#forgetAtEnd = untilProcessEnd({
       interrupt: (signal) => {
@@ -86,11 +118,14 @@ export class Server {
         this.close();
         return true;
       },
-      exiting: () => removeRecords(this.#md),
+      exiting: () => this.#removeRecords(),
     });
     listener.on('clientError', (e: Error) => serverLog(this.path, e.message));
     listener.on('connection', (conn: Connection & NetSocket) => this.#serve(conn, onConnection));
+    notifyReady(this, this.path, this.#logFailure);
   }
+
+  readonly #logFailure = (e: Error) => serverLog(this.path, e.message);
 
   /** The canonical path of the service. */
   get path(): string {
@@ -108,8 +143,10 @@ export class Server {
     this.#closed = true;
     this.#idle.stop();
     this.#forgetAtEnd();
-    removeRecords(this.#md);
+    // before the listener closes, which would remove whatever P-cs.mnt still names this process for
+    this.#removeRecords();
     this.listener.close();
+    notifyStopping(this, this.#logFailure);
     this.#resolveClosed();
   }
 
@@ -130,7 +167,7 @@ export class Server {
    * server retires at the next idle period.
    */
   #retire(): void {
-    removeRecords(this.#md);
+    this.#removeRecords();
     if (waitSync(this.listener.fd, 'r', 0)) this.#idle.restart();
     else this.close();
   }
@@ -146,6 +183,6 @@ export async function serve(path: string, onConnection: ConnectionHandler, opts?
 export async function serve(path: string, onConnection: ConnectionHandler | NetConnectionHandler, opts: ServeOptions = {}): Promise<Server> {
   const s = resolveService(path, 'serve');
   const fd = takeHandedListener(s.path.service!, s.path.canonical);
-  const listener = fd === null ? await listen(path) : handedListener(s, fd);
-  return new Server(s, listener, fd !== null, onConnection, opts);
+  const { listener, ownsSocket } = fd === null ? { listener: await listen(path), ownsSocket: true } : handedListener(s, fd);
+  return new Server(s, listener, fd !== null, ownsSocket, onConnection, opts);
 }

@@ -102,11 +102,12 @@ export function recordedServer(md: MountDir): { pid: number | null; alive: boole
 /**
  * Remove S-cs.mnt and P-cs.mnt if P-cs.mnt still names `pid` (by default this
  * process): the record first, so once S-cs.mnt is gone a new server's are never touched.
+ * Without `socketToo` only P-cs.mnt goes (a socket someone else made, such as systemd, stays).
  */
-export function removeRecords(md: MountDir, pid = process.pid): void {
+export function removeRecords(md: MountDir, pid = process.pid, socketToo = true): void {
   if (recordedPid(md) !== pid) return;
   removeIfPresent(md.pidLink);
-  removeIfPresent(md.socket);
+  if (socketToo) removeIfPresent(md.socket);
 }
 
 /** Point P-cs.mnt at /proc/<pid>, replacing any older record. */

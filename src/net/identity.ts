@@ -42,6 +42,11 @@ function isLoopback(address: string): boolean {
   return address === '::1' || (isIPv4(address) && address.startsWith('127.'));
 }
 
+/** The remote end of a socket that is not connected, in the family of `address`. */
+function unconnected(address: string): Endpoint {
+  return { address: isIPv4(canonicalAddress(address)) ? '0.0.0.0' : '::', port: 0 };
+}
+
 /** The uid a socket vouches for: a process holds it (inode) and it is in one of `states`. */
 function owner(s: DiagSocket, states: Set<number>): number | null {
   return s.inode !== 0 && states.has(s.state) ? s.uid : null;
@@ -72,8 +77,7 @@ export function socketOwner(proto: 'tcp' | 'udp', local: Endpoint, remote: Endpo
   const uid = exact ? owner(s, CONNECTED) : null;
   if (uid !== null || !server) return { found: exact, uid };
   // not accepted yet (no inode) or never connected: the socket that serves the port
-  const nobody = { address: isIPv4(canonicalAddress(local.address)) ? '0.0.0.0' : '::', port: 0 };
-  const bound = s !== null && !exact ? s : diagSocket(protocol, local, nobody);
+  const bound = s !== null && !exact ? s : diagSocket(protocol, local, unconnected(local.address));
   const serves = bound !== null && servesAt(bound, local) ? owner(bound, SERVING[proto]) : null;
   return { found: exact || serves !== null, uid: serves };
 }
@@ -88,4 +92,9 @@ export function peerId(fd: number, proto: 'tcp' | 'udp' = 'tcp', peerIsServer = 
   const address = canonicalAddress(peer.address);
   const { found, uid } = socketOwner(proto, { address, port: peer.port }, me, peerIsServer);
   return { hid: ipv4Number(address), pid: -1, uid: uid ?? -1, gid: -1, groups: [], address, port: peer.port, local: found || isLoopback(address) };
+}
+
+/** True when a process of this host (network namespace) serves `ep`: a socket listening (tcp) or bound (udp) at its address or every address. */
+export function boundHere(proto: 'tcp' | 'udp', ep: Endpoint): boolean {
+  return socketOwner(proto, ep, unconnected(ep.address), true).uid !== null;
 }

@@ -19,6 +19,21 @@ export function unixAddr(path: string): Buffer {
   return a;
 }
 
+/**
+ * The address of a datagram peer named like systemd's $NOTIFY_SOCKET: a path, or
+ * with a leading '@' an abstract name (sun_path starts with a NUL; the length, not a
+ * terminator, ends the name).
+ */
+export function unixPeerAddr(name: string): Buffer {
+  if (!name.startsWith('@')) return unixAddr(name);
+  const n = Buffer.from(name.slice(1));
+  if (n.length + 1 > UNIX_PATH_MAX) throw csError('ENAMETOOLONG', 'sendto', name, `abstract name is ${n.length} bytes, the limit is ${UNIX_PATH_MAX - 1}`);
+  const a = Buffer.alloc(2 + 1 + n.length);
+  a.writeUInt16LE(AF_UNIX, 0);
+  n.copy(a, 3);
+  return a;
+}
+
 export interface InetAddress {
   family: 4 | 6;
   address: string;
