@@ -13,7 +13,7 @@ import { clientAuth, serverAuth, type Rules } from '../src/net/auth';
 import { exchangeSync, type Exchange } from '../src/net/exchange';
 import type { NetId } from '../src/net/identity';
 import { hashPort } from '../src/port';
-import { AGAIN } from '../src/stream/record';
+import { AGAIN } from '../src/io';
 import { freshRoot, isRoot, testIf, killFixtures, openFds, removeRoot, runFixture, secondUser, startFixture, tcpPair } from './helpers';
 
 let dir: string;

@@ -10,7 +10,7 @@ import * as sys from '../src/sys';
 import { parsePath } from '../src/path';
 import { hashPort } from '../src/port';
 import { cspath } from '../src/stream/api';
-import { waitSync } from '../src/stream/wait';
+import { waitSync } from '../src/io';
 import { freshRoot, isRoot, testIf, killFixtures, openFds, removeRoot, runFixture, secondUser, startFixture, tcpPair } from './helpers';
 
 let root: string;

@@ -33,11 +33,11 @@ function listenForKey(key: CapsKey, flags: number, syscall: string): { fd: numbe
   const handed = takeHandedListener(key.name, s.path.canonical);
   if (handed !== null) return { fd: adoptListener(s, handed), md: s.md };
   try {
-    return { fd: createListener(s, true), md: s.md };
+    return { fd: createListener(s), md: s.md };
   } catch (e) {
     if ((e as CsError).code !== 'EADDRINUSE') throw e;
     if (flags & CAPF_EXCL) throw csError('EEXIST', syscall, s.path.canonical, 'a service is registered under this key');
     removeIfPresent(s.md.socket);
-    return { fd: createListener(s, true), md: s.md };
+    return { fd: createListener(s), md: s.md };
   }
 }

@@ -1,29 +1,43 @@
-// Drive a non-blocking step until it completes: synchronously with poll(2) and a
-// deadline, or asynchronously on libuv through a Watcher (never blocking the loop).
-import { csError, poll, POLLIN, POLLOUT, Watcher } from '../sys';
-import { AGAIN } from './record';
+// The only place cs waits for a descriptor. A step is a non-blocking attempt that
+// answers AGAIN while its descriptor is not ready; a protocol is a generator of
+// steps. Both are driven synchronously with poll(2) or asynchronously on libuv
+// through a Watcher (never blocking the loop), each under a deadline.
+import { poll, POLLIN, POLLOUT, type Watcher } from '../sys';
+import { deadlineIn, msLeft, timedOut } from './deadline';
+
+/** Returned by a step when its descriptor is not ready. */
+export const AGAIN = Symbol('again');
 
 export type Want = 'r' | 'w';
 
-const pfd = new Int32Array(2);
-
-/** Block this thread until `fd` is ready for `want`, at most `ms` (-1: forever). False on timeout. */
-export function waitSync(fd: number, want: Want, ms: number): boolean {
-  pfd[0] = fd;
-  pfd[1] = want === 'r' ? POLLIN : POLLOUT; // events (short) + revents (short) = one int32
-  return poll(pfd, 1, ms) > 0;
+/** One non-blocking attempt at `want`. */
+export interface Step<T = unknown> {
+  want: Want;
+  attempt: () => T | typeof AGAIN;
 }
 
-/** Retry `step` until it stops answering AGAIN, waiting with poll(2); ETIMEDOUT after `ms`. */
+/** A protocol: yields steps, receives each step's result, returns its outcome. */
+export type Steps<R> = Generator<Step, R, unknown>;
+
+const pfd = new Int32Array(2);
+
+/**
+ * Block this thread until `fd` is ready for `want`, at most `ms` (-1: forever).
+ * False on timeout; a handled signal throws EINTR as `what` on `path`.
+ */
+export function waitSync(fd: number, want: Want, ms: number, what = 'poll', path?: string): boolean {
+  pfd[0] = fd;
+  pfd[1] = want === 'r' ? POLLIN : POLLOUT; // events (short) + revents (short) = one int32
+  return poll(pfd, 1, ms, what, path) > 0;
+}
+
+/** Retry `step` until it stops answering AGAIN, waiting with poll(2); ETIMEDOUT after `ms` (-1: never). */
 export function runSync<T>(fd: number, want: Want, ms: number, step: () => T | typeof AGAIN, what: string, path?: string): T {
-  const deadline = ms < 0 ? Infinity : Date.now() + ms;
+  const deadline = deadlineIn(ms);
   for (;;) {
     const r = step();
     if (r !== AGAIN) return r;
-    const left = deadline === Infinity ? -1 : Math.max(0, deadline - Date.now());
-    if (!waitSync(fd, want, left) && left !== -1 && Date.now() >= deadline) {
-      throw csError('ETIMEDOUT', what, path, `peer did not answer within ${ms} ms`);
-    }
+    if (!waitSync(fd, want, msLeft(deadline), what, path)) throw timedOut(what, path, ms);
   }
 }
 
@@ -51,7 +65,7 @@ export function ready(w: Watcher, want: Want, signal?: AbortSignal, ms?: number,
     };
     const onAbort = () => finish(abortError(signal!));
     signal?.addEventListener('abort', onAbort, { once: true });
-    if (ms !== undefined) timer = setTimeout(() => finish(csError('ETIMEDOUT', what, path, `peer did not answer within ${ms} ms`)), ms);
+    if (ms !== undefined) timer = setTimeout(() => finish(timedOut(what, path, ms)), ms);
     if (want === 'r') w.onReadable(onReady);
     else w.onWritable(onReady);
   });
@@ -68,5 +82,25 @@ export async function runAsync<T>(
     if (r !== AGAIN) return r;
     const left = deadline === undefined ? undefined : Math.max(0, deadline - Date.now());
     await ready(w, want, opts.signal, left, opts.what, opts.path);
+  }
+}
+
+/** Run the protocol `steps` on `fd`, blocking this thread at most `ms` in all. */
+export function driveSync<R>(steps: Steps<R>, fd: number, ms: number, what: string, path?: string): R {
+  const deadline = Date.now() + ms;
+  for (let r = steps.next(); ; ) {
+    if (r.done) return r.value;
+    const step = r.value;
+    r = steps.next(runSync(fd, step.want, Math.max(0, deadline - Date.now()), step.attempt, what, path));
+  }
+}
+
+/** Run the protocol `steps` on `fd` through its watcher, at most `ms` in all. */
+export async function driveAsync<R>(steps: Steps<R>, w: Watcher, ms: number, what: string, path?: string, signal?: AbortSignal): Promise<R> {
+  const deadline = Date.now() + ms;
+  for (let r = steps.next(); ; ) {
+    if (r.done) return r.value;
+    const step = r.value;
+    r = steps.next(await runAsync(w, step.want, step.attempt, { signal, ms: Math.max(0, deadline - Date.now()), what, path }));
   }
 }

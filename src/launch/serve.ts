@@ -2,7 +2,8 @@
 // listening socket that cs auto-start, systemd or a parent handed over (LISTEN_FDS),
 // else creates the service itself; gives each client to a callback as a Connection; retires after
 // an idle period; removes its S-cs.mnt/P-cs.mnt records on close, exit, SIGTERM and SIGINT.
-import { localInet, localUnixPath, setNonBlocking } from '../sys';
+import { localInet, localUnixPath } from '../sys';
+import { adopt, waitSync } from '../io';
 import { recordedPid, recordPid, removeRecords, type MountDir } from '../namespace';
 import { listen } from '../stream/async';
 import type { Connection } from '../stream/connection';
@@ -12,7 +13,6 @@ import type { NetSocket } from '../net/socket-stream';
 import { writeRecord } from '../net/record';
 import { remember } from '../stream/registry';
 import { resolveService, type Service } from '../stream/resolve';
-import { waitSync } from '../stream/wait';
 import { takeHandedListener } from './activation';
 import { IdleTimer, idlePeriod, untilProcessEnd } from './lifetime';
 
@@ -46,8 +46,7 @@ function boundToService(fd: number, md: MountDir): boolean {
  * to cspath, and recorded as served by this process when it is bound to the service.
  */
 export function adoptListener(s: Service, fd: number): number {
-  setNonBlocking(fd, true);
-  remember(fd, s.path.canonical, s.md);
+  remember(adopt(fd), s.path.canonical, s.md);
   // cs auto-start recorded this pid already; systemd or a hand-made hand-over did not
   if (recordedPid(s.md) !== process.pid && boundToService(fd, s.md)) recordPid(s.md, process.pid);
   return fd;
@@ -55,7 +54,7 @@ export function adoptListener(s: Service, fd: number): number {
 
 function handedListener(s: Service, fd: number): Listener | NetListener {
   if (s.path.proto === 'tcp') {
-    setNonBlocking(fd, true);
+    adopt(fd);
     // a hand-made or systemd hand-over: record where this server listens, as netCreate would
     if (recordedPid(s.md) !== process.pid) writeRecord(s.md, 'tcp', localInet(fd));
     return new NetListener(fd, s.md);

@@ -1,7 +1,7 @@
 // The idiomatic async entry points: open() a service as a Connection, listen() on one.
 // tcp paths give Node sockets (NetSocket/NetListener); udp paths a Connection over a
 // connected datagram socket, where each write is one datagram and each chunk read one.
-import { csError, setNonBlocking, type CsError } from '../sys';
+import { csError, type CsError } from '../sys';
 import { NetListener } from '../net/listener';
 import { NetSocket } from '../net/socket-stream';
 import type { NetStream } from '../net/open';
@@ -45,8 +45,7 @@ export async function listen(path: string): Promise<Listener>;
 export async function listen(path: string): Promise<Listener | NetListener> {
   const s = resolveService(path, 'listen');
   if (s.path.proto === 'udp') throw csError('EOPNOTSUPP', 'listen', s.path.canonical, 'udp has no listener: csopen with CS_OPEN_CREATE gives the bound datagram socket');
-  const fd = createListener(s, true);
-  setNonBlocking(fd, true);
+  const fd = createListener(s);
   if (s.path.proto === 'tcp') return new NetListener(fd, s.md);
   return new Listener(fd, s.path.canonical, s.md);
 }
