@@ -5,7 +5,7 @@ import { readSync } from 'node:fs';
 import * as cs from '../src';
 import * as sys from '../src/sys';
 import { freshRoot, killFixtures, removeRoot, startFixture, type Started } from './helpers';
-import { resolveService } from '../src/stream/resolve';
+import { resolveService } from '../src/launch/service';
 
 let root: string;
 let seq = 0;

@@ -1,6 +1,6 @@
 // Connecting a client port: find the registration, open it, do the CAPS handshake;
 // auto-start or CAPF_WAITSVC when there is none. One generator, two drivers (sync, async).
-import { csopen, open } from '../stream';
+import { csopen, open } from '../open';
 import { forget } from '../stream/registry';
 import { csError, dup, type CsError } from '../sys';
 import { clientPort, type ClientPort } from './client';

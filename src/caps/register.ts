@@ -3,8 +3,8 @@
 import { removeIfPresent, type MountDir } from '../namespace';
 import { takeHandedListener } from '../launch/activation';
 import { adoptListener } from '../launch/serve';
-import { createListener } from '../stream/listen';
-import { resolveService } from '../stream/resolve';
+import { createListener } from '../launch/create';
+import { resolveService } from '../launch/service';
 import { csError, type CsError } from '../sys';
 import { checkRegistrationRights } from './access';
 import { CAPF_EXCL } from './constants';

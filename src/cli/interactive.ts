@@ -1,7 +1,7 @@
 // `cs -i PATH` and `cs -q PATH`: stdin to the stream and the stream to stdout.
 // End of stdin half-closes the stream; cs exits when the service closes its side.
 import { formatPath, parsePath } from '../path';
-import { open } from '../stream';
+import { open } from '../open';
 
 /** `path` with the `test` option: open only a running service, never start one. */
 function neverStart(path: string): string {

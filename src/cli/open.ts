@@ -2,7 +2,7 @@
 // and `cs PATH COMMAND...` (run COMMAND with its stdin and stdout on the stream).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { constants } from 'node:os';
-import { csclose, csopen, cspath } from '../stream';
+import { csclose, csopen, cspath } from '../open';
 import { csError } from '../sys';
 import { printJson, printLines, withExitCode } from './output';
 

@@ -11,8 +11,8 @@ import { formatPath } from '../path';
 import { isLocalHost } from '../net/hosts';
 import { expandHosts, remoteStart, remoteStartSync } from '../net/remote';
 import { csport } from '../port';
-import { resolveService, type Service } from '../stream/resolve';
-import type { LaunchEntry } from './entry';
+import type { LaunchEntry } from '../namespace/entry';
+import { resolveService, type Service } from './service';
 
 /** Where to go on: `here` is the service to start on this host; `started` one another host started, to connect to. */
 export type Place = { here: Service } | { started: Service };

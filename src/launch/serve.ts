@@ -5,14 +5,14 @@
 import { localInet, localUnixPath } from '../sys';
 import { adopt, waitSync } from '../io';
 import { recordedPid, recordPid, removeRecords, type MountDir } from '../namespace';
-import { listen } from '../stream/async';
 import type { Connection } from '../stream/connection';
 import { Listener } from '../stream/listener';
 import { NetListener } from '../net/listener';
 import type { NetSocket } from '../net/socket-stream';
 import { writeRecord } from '../net/record';
 import { remember } from '../stream/registry';
-import { resolveService, type Service } from '../stream/resolve';
+import { listenOn } from './create';
+import { resolveService, type Service } from './service';
 import { takeHandedListener } from './activation';
 import { IdleTimer, idlePeriod, untilProcessEnd } from './lifetime';
 
@@ -145,6 +145,6 @@ export async function serve(path: string, onConnection: ConnectionHandler, opts?
 export async function serve(path: string, onConnection: ConnectionHandler | NetConnectionHandler, opts: ServeOptions = {}): Promise<Server> {
   const s = resolveService(path, 'serve');
   const fd = takeHandedListener(s.path.service!, s.path.canonical);
-  const listener = fd === null ? await listen(path) : handedListener(s, fd);
+  const listener = fd === null ? listenOn(s, 'serve') : handedListener(s, fd);
   return new Server(s, listener, fd !== null, onConnection, opts);
 }

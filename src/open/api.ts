@@ -3,13 +3,17 @@
 import { fstatSync } from 'node:fs';
 import { close, csError, getsockopt, poll, POLLERR, POLLHUP, POLLIN, POLLNVAL, POLLOUT, SOL_SOCKET, SO_ACCEPTCONN, type CsError } from '../sys';
 import { deadlineIn, handOver, handshakeTimeout, msLeft, runSync } from '../io';
-import { CS_OPEN_CREATE, type CsId } from './flags';
-import { acceptSync, createListener } from './listen';
-import { loadStart, notRunning, notRunningError, openSync } from './open';
-import { trySendRecord, tryRecvRecord } from './record';
-import { forget, lookup, remember } from './registry';
-import { isNet, isNetPath, resolveService } from './resolve';
-import { isInetSocket, netAccept } from '../net';
+import { CS_OPEN_CREATE, type CsId } from '../stream/flags';
+import { acceptSync } from '../stream/listen';
+import { trySendRecord, tryRecvRecord } from '../stream/record';
+import { forget, lookup, remember } from '../stream/registry';
+import { isInetSocket } from '../net/netpath';
+import { netAccept } from '../net/server';
+import { createListener } from '../launch/create';
+import { isNetPath } from '../path';
+import { isNet, resolveService } from '../launch/service';
+import { notRunning, notRunningError, openSync } from './connect';
+import { mayStart, openStartingSync } from './start';
 
 const flag = Buffer.alloc(4);
 
@@ -40,9 +44,8 @@ export function csopen(path: string, flags = 0): number {
     fd = openSync(s);
   } catch (e) {
     if (!notRunning(e)) throw e;
-    const start = loadStart();
-    if (!start.mayStart(s, flags)) throw notRunningError(s, e as CsError);
-    fd = start.openStartingSync(s);
+    if (!mayStart(s, flags)) throw notRunningError(s, e as CsError);
+    fd = openStartingSync(s);
   }
   if (!isNet(s)) remember(fd, s.path.canonical); // tcp/udp streams are known by their peer's address
   return handOver(fd);

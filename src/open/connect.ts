@@ -2,21 +2,15 @@
 import { close, csError, Watcher, type CsError } from '../sys';
 import { checkMountDir } from '../namespace';
 import { handshakeTimeout, runAsync, runSync } from '../io';
-import { checkServer, connectUnix, tryReadGreeting } from './handshake';
-import { trySendRecord } from './record';
+import { checkServer, connectUnix, tryReadGreeting } from '../stream/handshake';
+import { trySendRecord } from '../stream/record';
 import { netDialSync, netGreetAsync, netGreetSync, netOpenAsync, netOpenSync, type NetStream } from '../net/open';
-import { isNet, type Service } from './resolve';
-import type * as Start from '../launch/start';
+import { isNet, type Service } from '../launch/service';
 
 /** Nobody is listening: the one condition auto-start may cure. */
 export function notRunning(e: unknown): boolean {
   const code = (e as CsError).code;
   return code === 'ENOENT' || code === 'ECONNREFUSED';
-}
-
-/** The auto-start code, loaded only when a service is not running: servers and clients of running services never pay for it. */
-export function loadStart(): typeof Start {
-  return require('../launch/start') as typeof Start;
 }
 
 /** ENOENT for a service nobody serves (a stale socket included), saying why nothing was started. */

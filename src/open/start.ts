@@ -8,13 +8,13 @@ import { createMountDir, lock, lockSync, recordedPid, recordPid, removeIfPresent
 import { handOver, handshakeTimeout } from '../io';
 import { CS_OPEN_TEST } from '../stream/flags';
 import { bindService } from '../stream/listen';
-import { bindNetService } from '../net/server';
 import { forget } from '../stream/registry';
-import { connectService, greetAsync, greetSync, notRunning, openAsync, openSync, type Opened } from '../stream/open';
-import { isNet, type Service } from '../stream/resolve';
-import { startPlace, startPlaceSync } from './hosts';
-import { withLogTail } from './log';
-import { spawnServer } from './spawn';
+import { bindNetService } from '../net/server';
+import { startPlace, startPlaceSync } from '../launch/hosts';
+import { withLogTail } from '../launch/log';
+import { isNet, type Service } from '../launch/service';
+import { spawnServer } from '../launch/spawn';
+import { connectService, greetAsync, greetSync, notRunning, openAsync, openSync, type Opened } from './connect';
 import { connectWhenListening, connectWhenListeningSync, runSvcAsync, runSvcSync, svcStarting } from './svc';
 
 /** What a client found or did while it held the lock. */

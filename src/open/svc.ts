@@ -8,11 +8,11 @@ import { closeSync, constants as C, openSync } from 'node:fs';
 import { csError, flock, LOCK_EX, LOCK_NB, LOCK_SH, LOCK_UN, type CsError } from '../sys';
 import type { Lock, MountDir } from '../namespace';
 import { handshakeTimeout } from '../io';
-import { connectService, notRunning } from '../stream/open';
-import type { Service } from '../stream/resolve';
-import { openFreshLog, withLogTail } from './log';
-import { serverPath, serverSpawnOptions } from './spawn';
-import { waitInDir, waitInDirSync } from './dirwatch';
+import { waitInDir, waitInDirSync } from '../launch/dirwatch';
+import { openFreshLog, withLogTail } from '../launch/log';
+import type { Service } from '../launch/service';
+import { serverPath, serverSpawnOptions } from '../launch/spawn';
+import { connectService, notRunning } from './connect';
 
 function openLog(md: MountDir): number | null {
   try {

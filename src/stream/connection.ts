@@ -13,7 +13,7 @@ import {
 import type { CsId } from './flags';
 import { checkRecord, kernelId, peerClosed, trySendRecord, RECORD_SIZE } from './record';
 import { forget, remember } from './registry';
-import { isNetPath } from './resolve';
+import { isNetPath } from '../path';
 import { abortError, runAsync } from '../io';
 
 /** The most one read takes. */

@@ -11,8 +11,6 @@ import { BACKLOG, type CsId } from './flags';
 import { admission, connectUnix, withServiceSocket, writeGreeting } from './handshake';
 import { kernelId, tryRecvRecord } from './record';
 import { remember } from './registry';
-import { netCreate } from '../net/server';
-import { isNet, type Service } from './resolve';
 
 /** Throw EADDRINUSE when a live server holds the socket; remove a stale one. */
 function clearStale(md: MountDir): void {
@@ -52,10 +50,8 @@ export function bindService(md: MountDir): number {
   return bindUnix(md);
 }
 
-/** Create the (non-blocking) listening stream of a service; the caller owns the returned fd. */
-export function createListener(s: Service): number {
-  if (isNet(s)) return netCreate(s.path);
-  const md = s.md;
+/** Create the (non-blocking) listening stream of the fdp service at `md`; the caller owns the returned fd. */
+export function createUnixService(md: MountDir): number {
   createMountDir(md);
   const lock = lockSync(md);
   try {
