@@ -85,22 +85,50 @@ export async function runAsync<T>(
   }
 }
 
+/**
+ * Run generator `gen` to its end: `perform` each step it yields and resume it
+ * with the result, or throw the step's error into it. An algorithm written once as
+ * a generator gets its synchronous form from this and its async form from stepThroughAsync.
+ */
+export function stepThrough<Y, R, N>(gen: Generator<Y, R, N>, perform: (step: Y) => N): R {
+  let r = gen.next();
+  while (!r.done) {
+    let value: N;
+    try {
+      value = perform(r.value);
+    } catch (e) {
+      r = gen.throw(e);
+      continue;
+    }
+    r = gen.next(value);
+  }
+  return r.value;
+}
+
+/** stepThrough with steps performed asynchronously. */
+export async function stepThroughAsync<Y, R, N>(gen: Generator<Y, R, N>, perform: (step: Y) => Promise<N>): Promise<R> {
+  let r = gen.next();
+  while (!r.done) {
+    let value: N;
+    try {
+      value = await perform(r.value);
+    } catch (e) {
+      r = gen.throw(e);
+      continue;
+    }
+    r = gen.next(value);
+  }
+  return r.value;
+}
+
 /** Run the protocol `steps` on `fd`, blocking this thread at most `ms` in all. */
 export function driveSync<R>(steps: Steps<R>, fd: number, ms: number, what: string, path?: string): R {
   const deadline = Date.now() + ms;
-  for (let r = steps.next(); ; ) {
-    if (r.done) return r.value;
-    const step = r.value;
-    r = steps.next(runSync(fd, step.want, Math.max(0, deadline - Date.now()), step.attempt, what, path));
-  }
+  return stepThrough(steps, (step) => runSync(fd, step.want, msLeft(deadline), step.attempt, what, path));
 }
 
 /** Run the protocol `steps` on `fd` through its watcher, at most `ms` in all. */
-export async function driveAsync<R>(steps: Steps<R>, w: Watcher, ms: number, what: string, path?: string, signal?: AbortSignal): Promise<R> {
+export function driveAsync<R>(steps: Steps<R>, w: Watcher, ms: number, what: string, path?: string, signal?: AbortSignal): Promise<R> {
   const deadline = Date.now() + ms;
-  for (let r = steps.next(); ; ) {
-    if (r.done) return r.value;
-    const step = r.value;
-    r = steps.next(await runAsync(w, step.want, step.attempt, { signal, ms: Math.max(0, deadline - Date.now()), what, path }));
-  }
+  return stepThroughAsync(steps, (step) => runAsync(w, step.want, step.attempt, { signal, ms: msLeft(deadline), what, path }));
 }

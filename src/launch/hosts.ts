@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { csError, type CsError } from '../sys';
+import { stepThrough, stepThroughAsync } from '../io';
 import { isThisHost } from '../namespace';
 import { formatPath } from '../path';
 import { isLocalHost } from '../net/hosts';
@@ -85,28 +86,10 @@ function* placing(s: Service): Generator<string, Place, number | null> {
 
 /** Pick where the service of `s` starts; another host is started on the way (blocking). */
 export function startPlaceSync(s: Service): Place {
-  const steps = placing(s);
-  let r = steps.next();
-  while (!r.done) {
-    try {
-      r = steps.next(remoteStartSync(r.value, s.path));
-    } catch (e) {
-      r = steps.throw(e);
-    }
-  }
-  return r.value;
+  return stepThrough(placing(s), (host) => remoteStartSync(host, s.path));
 }
 
 /** startPlaceSync without blocking the event loop. */
-export async function startPlace(s: Service): Promise<Place> {
-  const steps = placing(s);
-  let r = steps.next();
-  while (!r.done) {
-    try {
-      r = steps.next(await remoteStart(r.value, s.path));
-    } catch (e) {
-      r = steps.throw(e);
-    }
-  }
-  return r.value;
+export function startPlace(s: Service): Promise<Place> {
+  return stepThroughAsync(placing(s), (host) => remoteStart(host, s.path));
 }
