@@ -1,5 +1,6 @@
 // The public API of cs.
 export * from './stream';
+export * from './open';
 export * from './launch';
 export * from './net';
 export * from './caps';

@@ -9,7 +9,7 @@ import * as cs from '../src';
 import * as sys from '../src/sys';
 import { mountDir, type MountDir } from '../src/namespace';
 import { parsePath } from '../src/path';
-import { findLaunchEntry } from '../src/launch/entry';
+import { findLaunchEntry } from '../src/namespace/entry';
 import { idlePeriod, DEFAULT_IDLE_MS } from '../src/launch/lifetime';
 import { FIXTURES, freshRoot, killFixtures, openFds, removeRoot, runFixture, startFixture, type Started, makeAuthFd, killPids } from './helpers';
 

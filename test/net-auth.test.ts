@@ -10,10 +10,11 @@ import { join } from 'node:path';
 import * as net from '../src/net';
 import * as sys from '../src/sys';
 import { clientAuth, serverAuth, type Rules } from '../src/net/auth';
-import { exchangeSync, type Exchange } from '../src/net/exchange';
+import type { Exchange } from '../src/net/exchange';
+import { driveSync } from '../src/io';
 import type { NetId } from '../src/net/identity';
 import { hashPort } from '../src/port';
-import { AGAIN } from '../src/stream/record';
+import { AGAIN } from '../src/io';
 import { freshRoot, isRoot, testIf, killFixtures, openFds, removeRoot, runFixture, secondUser, startFixture, tcpPair } from './helpers';
 
 let dir: string;
@@ -165,7 +166,7 @@ describe('the challenge-response of a remote peer', () => {
     const [a, b] = tcpPair();
     // challenge, then "admitted" with 32 bytes that are not the server's proof
     sys.writeRaw(a, Buffer.concat([Buffer.from('CS\x02\x01', 'latin1'), randomBytes(32), Buffer.of(0), randomBytes(32)]));
-    expect(() => exchangeSync(clientAuth(b, '/dev/tcp/h/svc/user'), b, 2000, 'csopen')).toThrow(expect.objectContaining({ code: 'EACCES', message: expect.stringContaining('did not prove it holds the key') }));
+    expect(() => driveSync(clientAuth(b, '/dev/tcp/h/svc/user'), b, 2000, 'csopen')).toThrow(expect.objectContaining({ code: 'EACCES', message: expect.stringContaining('did not prove it holds the key') }));
     sys.close(a);
     sys.close(b);
   });
@@ -173,7 +174,7 @@ describe('the challenge-response of a remote peer', () => {
   test('a server of another handshake version is EPROTO naming both versions', () => {
     const [a, b] = tcpPair();
     sys.writeRaw(a, Buffer.from('CS\x01\x01', 'latin1'));
-    expect(() => exchangeSync(clientAuth(b, '/dev/tcp/h/svc/user'), b, 2000, 'csopen')).toThrow(expect.objectContaining({ code: 'EPROTO', message: expect.stringContaining('version 1, this client 2') }));
+    expect(() => driveSync(clientAuth(b, '/dev/tcp/h/svc/user'), b, 2000, 'csopen')).toThrow(expect.objectContaining({ code: 'EPROTO', message: expect.stringContaining('version 1, this client 2') }));
     sys.close(a);
     sys.close(b);
   });

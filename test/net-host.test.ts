@@ -10,7 +10,7 @@ import { createInterface } from 'node:readline';
 import * as net from '../src/net';
 import { parsePath } from '../src/path';
 import { hashPort } from '../src/port';
-import { open } from '../src/stream/async';
+import { open } from '../src/open/async';
 import { FIXTURES, freshRoot, isRoot, testIf, killFixtures, removeRoot, runFixture, secondUser } from './helpers';
 
 let root: string;

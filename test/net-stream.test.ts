@@ -5,11 +5,11 @@ import { chmodSync, mkdirSync, readSync, writeFileSync, writeSync } from 'node:f
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { once } from 'node:events';
-import { CS_OPEN_CREATE, csclose, csopen, cspath, csrecv, cssend, listen, open } from '../src/stream';
+import { CS_OPEN_CREATE, csclose, csopen, cspath, csrecv, cssend, listen, open } from '../src';
 import { hashPort } from '../src/port';
 import { recvDatagram, sendDatagram } from '../src/net';
-import { AGAIN } from '../src/stream/record';
-import { waitSync } from '../src/stream/wait';
+import { AGAIN } from '../src/io';
+import { waitSync } from '../src/io';
 import { signalServer } from '../src/cli/kill';
 import { FIXTURES, freshRoot, killFixtures, openFds, removeRoot, runFixture } from './helpers';
 

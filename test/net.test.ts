@@ -9,8 +9,8 @@ import * as net from '../src/net';
 import * as sys from '../src/sys';
 import { parsePath } from '../src/path';
 import { hashPort } from '../src/port';
-import { cspath } from '../src/stream/api';
-import { waitSync } from '../src/stream/wait';
+import { cspath } from '../src/open/api';
+import { waitSync } from '../src/io';
 import { freshRoot, isRoot, testIf, killFixtures, openFds, removeRoot, runFixture, secondUser, startFixture, tcpPair } from './helpers';
 
 let root: string;

@@ -9,7 +9,7 @@ import * as cs from '../src';
 import * as sys from '../src/sys';
 import { mountDir, type MountDir } from '../src/namespace';
 import { parsePath } from '../src/path';
-import { findLaunchEntry } from '../src/launch/entry';
+import { findLaunchEntry } from '../src/namespace/entry';
 import { freshRoot, isRoot, testIf, killFixtures, openFds, removeRoot, runFixture, secondUser, startFixture, makeAuthFd, killPids } from './helpers';
 
 const ROOT_DIR = join(__dirname, '..');

@@ -218,7 +218,7 @@ describe('stale sockets and long paths', () => {
     await expect(cs.listen(path)).rejects.toMatchObject({ code: 'EADDRINUSE' });
     s.child.kill('SIGKILL');
     await s.exited;
-    const md = require('../src/stream/resolve').resolveService(path).md;
+    const md = require('../src/launch/service').resolveService(path).md;
     expect(existsSync(md.socket)).toBe(true);
     const refused = JSON.parse((await runFixture('stream-peer.js', [path, 'open'])).stdout);
     expect(refused).toMatchObject({ ok: false, code: 'ENOENT', message: expect.stringMatching(/stale socket/) });

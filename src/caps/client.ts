@@ -2,8 +2,8 @@
 // the DISPOSE they send back, aborts, the service's generation, and losing the service.
 import { constants } from 'node:os';
 import type { CsId } from '../stream';
-import { handshakeTimeout } from '../stream';
-import { close, csError, errnoCode, setNonBlocking, Watcher, type CsError } from '../sys';
+import { adopt, handshakeTimeout } from '../io';
+import { close, csError, errnoCode, Watcher, type CsError } from '../sys';
 import { kernelId } from '../stream/record';
 import { credOf, mayServe } from './access';
 import { CLIENT_UNSENT } from './budget';
@@ -263,8 +263,7 @@ export class ClientPort extends Port {
 export function clientPort(key: CapsKey, fd: number, flags: number, syscall: string): ClientPort {
   let server: CsId;
   try {
-    setNonBlocking(fd, true);
-    server = kernelId(fd);
+    server = kernelId(adopt(fd));
   } catch (e) {
     close(fd);
     throw e;

@@ -1,7 +1,8 @@
 // Connecting a client port: find the registration, open it, do the CAPS handshake;
 // auto-start or CAPF_WAITSVC when there is none. One generator, two drivers (sync, async).
-import { csopen, open } from '../stream';
+import { csopen, open } from '../open';
 import { forget } from '../stream/registry';
+import { stepThrough, stepThroughAsync } from '../io';
 import { csError, dup, type CsError } from '../sys';
 import { clientPort, type ClientPort } from './client';
 import { CAPF_ANYCLIENT, CAPF_WAITSVC } from './constants';
@@ -79,9 +80,7 @@ export function connectSync(queries: CapsKey[], startKey: CapsKey, flags: number
     return port;
   };
   try {
-    let r = steps.next();
-    while (!r.done) r = resume(steps, outcome(() => perform(r.value as Step)));
-    return r.value;
+    return stepThrough(steps, perform);
   } finally {
     (watch as NamespaceWatch | null)?.close();
   }
@@ -110,28 +109,8 @@ export async function connect(queries: CapsKey[], startKey: CapsKey, flags: numb
     return port;
   };
   try {
-    let r = steps.next();
-    while (!r.done) {
-      const step = r.value;
-      r = resume(steps, await perform(step).then((value) => ({ value }), (error: unknown) => ({ error })));
-    }
-    return r.value;
+    return await stepThroughAsync(steps, perform);
   } finally {
     (watch as NamespaceWatch | null)?.close();
   }
-}
-
-type Outcome = { value: ClientPort | undefined } | { error: unknown };
-
-function outcome(f: () => ClientPort | undefined): Outcome {
-  try {
-    return { value: f() };
-  } catch (error) {
-    return { error };
-  }
-}
-
-/** Hand a step's result, or its error, back to the lookup. */
-function resume(steps: Generator<Step, ClientPort, ClientPort | undefined>, o: Outcome): IteratorResult<Step, ClientPort> {
-  return 'error' in o ? steps.throw(o.error) : steps.next(o.value);
 }

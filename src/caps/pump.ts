@@ -1,12 +1,13 @@
 // Moving a port's traffic without the event loop, for the C-shaped calls: poll(2)
 // over its descriptors, then accept, read and write whatever is ready. caps_sys_get
-// never blocks; caps_sys_wait blocks in poll(2) until a message is there.
+// never blocks; caps_sys_wait blocks in poll(2) until a message is there or a
+// handled signal ends the wait with EINTR.
 import { csError, poll } from '../sys';
 import type { CapsCred, CapsMsgid } from './constants';
 import type { Port } from './port';
 
-/** Flush, poll the port's descriptors up to `timeoutMs` (-1: forever, 0: just look), handle what is ready. */
-export function pump(port: Port, timeoutMs: number): void {
+/** Flush, poll the port's descriptors up to `timeoutMs` (-1: forever, 0: just look), handle what is ready; EINTR is thrown as `syscall`. */
+export function pump(port: Port, timeoutMs: number, syscall = 'poll'): void {
   port.flush();
   const targets = port.pollTargets();
   const pfds = new Int32Array(2 * targets.length);
@@ -14,7 +15,7 @@ export function pump(port: Port, timeoutMs: number): void {
     pfds[2 * i] = targets[i]!.fd;
     pfds[2 * i + 1] = targets[i]!.events;
   }
-  if (poll(pfds, targets.length, timeoutMs) <= 0) return;
+  if (poll(pfds, targets.length, timeoutMs, syscall, port.path) <= 0) return;
   for (let i = 0; i < targets.length; i++) {
     const revents = pfds[2 * i + 1]! >>> 16;
     if (revents) targets[i]!.ready(revents);
@@ -28,7 +29,7 @@ export function retrieve(port: Port, buf: Uint8Array, msgid: CapsMsgid, cred: Ca
     if (n !== null) return n;
     port.checkAlive(syscall);
     if (polled && !blocking) throw csError('EWOULDBLOCK', syscall, port.path, 'no message is ready');
-    pump(port, polled ? -1 : 0);
+    pump(port, polled ? -1 : 0, syscall);
   }
 }
 
@@ -38,6 +39,6 @@ export function pumpUntil(port: Port, done: () => boolean, ms: number, syscall: 
   while (!done()) {
     const left = deadline - Date.now();
     if (left <= 0) throw csError('ETIMEDOUT', syscall, port.path, `the service did not answer within ${ms} ms`);
-    pump(port, left);
+    pump(port, left, syscall);
   }
 }

@@ -3,8 +3,8 @@
 import { removeIfPresent, type MountDir } from '../namespace';
 import { takeHandedListener } from '../launch/activation';
 import { adoptListener } from '../launch/serve';
-import { createListener } from '../stream/listen';
-import { resolveService } from '../stream/resolve';
+import { createListener } from '../launch/create';
+import { resolveService } from '../launch/service';
 import { csError, type CsError } from '../sys';
 import { checkRegistrationRights } from './access';
 import { CAPF_EXCL } from './constants';
@@ -33,11 +33,11 @@ function listenForKey(key: CapsKey, flags: number, syscall: string): { fd: numbe
   const handed = takeHandedListener(key.name, s.path.canonical);
   if (handed !== null) return { fd: adoptListener(s, handed), md: s.md };
   try {
-    return { fd: createListener(s, true), md: s.md };
+    return { fd: createListener(s), md: s.md };
   } catch (e) {
     if ((e as CsError).code !== 'EADDRINUSE') throw e;
     if (flags & CAPF_EXCL) throw csError('EEXIST', syscall, s.path.canonical, 'a service is registered under this key');
     removeIfPresent(s.md.socket);
-    return { fd: createListener(s, true), md: s.md };
+    return { fd: createListener(s), md: s.md };
   }
 }

@@ -3,7 +3,7 @@
 import { existsSync, lstatSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { pidAlive, recordedPid, type MountDir } from '../namespace';
-import { resolveService } from '../stream/resolve';
+import { resolveService } from '../launch/service';
 import { keyMatches, keyOfPermName, keyPath, type CapsKey } from './key';
 
 function mountDirOf(key: CapsKey): MountDir {

@@ -2,9 +2,9 @@
 // requests in arrival order, replies, DISPOSE, aborts, and what a client's loss means.
 import { constants } from 'node:os';
 import { removeRecords, type MountDir } from '../namespace';
-import { handshakeTimeout, type CsId } from '../stream';
+import type { CsId } from '../stream';
 import { greet, tryFinishAccept } from '../stream/listen';
-import { AGAIN } from '../stream/record';
+import { AGAIN, handshakeTimeout } from '../io';
 import { forget } from '../stream/registry';
 import { accept, close, closeAll, csError, POLLIN, SOCK_NONBLOCK, Watcher } from '../sys';
 import { admits, credOf } from './access';

@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import yargs, { type Argv } from 'yargs';
-import { PACKAGE_LIB } from '../launch/entry';
+import { PACKAGE_LIB } from '../namespace/entry';
 import { parsePath } from '../path';
 import { csport } from '../port';
 import { interact } from './interactive';

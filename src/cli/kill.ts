@@ -2,7 +2,7 @@
 // it, and only while that process is still the server.
 import { constants } from 'node:os';
 import { recordedServer } from '../namespace';
-import { resolveService } from '../stream/resolve';
+import { resolveService } from '../launch/service';
 import { csError, type CsError } from '../sys';
 
 export interface Signalled {

@@ -3,8 +3,10 @@
 // Opening is asynchronous so that a start that takes a while can say so on a terminal.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { constants } from 'node:os';
-import { close, csError, dup, localInet, setNonBlocking } from '../sys';
-import { open, type Connection } from '../stream';
+import { close, csError, dup, localInet } from '../sys';
+import { handOver } from '../io';
+import { open } from '../open';
+import type { Connection } from '../stream';
 import { isLocalHost } from '../net/hosts';
 import { boundHere } from '../net/identity';
 import type { NetSocket } from '../net/socket-stream';
@@ -70,7 +72,7 @@ export async function runOnStream(path: string, command: string[], json: boolean
   conn.destroy();
   let child: ChildProcess;
   try {
-    setNonBlocking(fd, false);
+    handOver(fd);
     child = spawn(command[0]!, command.slice(1), { stdio: [fd, fd, 'inherit'] });
   } finally {
     close(fd);

@@ -19,7 +19,7 @@ export interface Pruned {
 /** True when something accepts connections on the fdp socket of `md` (a refused connect proves nobody does). */
 function answers(md: MountDir): boolean {
   try {
-    close(connectUnix(md, true));
+    close(connectUnix(md));
     return true;
   } catch (e) {
     return (e as CsError).code !== 'ECONNREFUSED' && (e as CsError).code !== 'ENOENT';

@@ -2,7 +2,7 @@
 // S-cs.mnt path of an fdp service (ListenStream=), the port of a tcp/udp one
 // (ListenStream= / ListenDatagram=).
 import { checkNetPath, portOf } from '../net/service';
-import { resolveService } from '../stream/resolve';
+import { resolveService } from '../launch/service';
 
 export interface SocketPlace {
   path: string;

@@ -6,13 +6,14 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { csError, type CsError } from '../sys';
+import { stepThrough, stepThroughAsync } from '../io';
 import { isThisHost } from '../namespace';
 import { formatPath } from '../path';
 import { isLocalHost } from '../net/hosts';
 import { expandHosts, remoteStart, remoteStartSync } from '../net/remote';
 import { csport } from '../port';
-import { resolveService, type Service } from '../stream/resolve';
-import type { LaunchEntry } from './entry';
+import type { LaunchEntry } from '../namespace/entry';
+import { resolveService, type Service } from './service';
 
 /** Where to go on: `here` is the service to start on this host; `started` one another host started, to connect to. */
 export type Place = { here: Service } | { started: Service };
@@ -85,28 +86,10 @@ function* placing(s: Service): Generator<string, Place, number | null> {
 
 /** Pick where the service of `s` starts; another host is started on the way (blocking). */
 export function startPlaceSync(s: Service): Place {
-  const steps = placing(s);
-  let r = steps.next();
-  while (!r.done) {
-    try {
-      r = steps.next(remoteStartSync(r.value, s.path));
-    } catch (e) {
-      r = steps.throw(e);
-    }
-  }
-  return r.value;
+  return stepThrough(placing(s), (host) => remoteStartSync(host, s.path));
 }
 
 /** startPlaceSync without blocking the event loop. */
-export async function startPlace(s: Service): Promise<Place> {
-  const steps = placing(s);
-  let r = steps.next();
-  while (!r.done) {
-    try {
-      r = steps.next(await remoteStart(r.value, s.path));
-    } catch (e) {
-      r = steps.throw(e);
-    }
-  }
-  return r.value;
+export function startPlace(s: Service): Promise<Place> {
+  return stepThroughAsync(placing(s), (host) => remoteStart(host, s.path));
 }

@@ -2,9 +2,7 @@
 // cs stream, and a read(2) that runs past a newline into a record swallows (and the
 // kernel closes) that record's descriptors; so lines are read one byte at a time.
 import { csError, errnoError, readRaw, writeRaw, EAGAIN, type CsError } from '../sys';
-import { handshakeTimeout } from '../stream/flags';
-import { AGAIN } from '../stream/record';
-import { runSync } from '../stream/wait';
+import { AGAIN, handshakeTimeout, runSync } from '../io';
 
 /** The longest request line LineReader accepts by default. */
 export const MAX_LINE = 4096;

@@ -3,17 +3,17 @@
 // else creates the service itself; gives each client to a callback as a Connection; retires after
 // an idle period; removes its S-cs.mnt/P-cs.mnt records on close, exit, SIGTERM and SIGINT
 // (a socket that no cs process made, such as systemd's, stays); reports to a supervisor (sd_notify).
-import { localInet, localUnixPath, setNonBlocking } from '../sys';
+import { localInet, localUnixPath } from '../sys';
+import { adopt, waitSync } from '../io';
 import { lockSync, recordedPid, recordedServer, recordPid, removeRecords, type MountDir } from '../namespace';
-import { listen } from '../stream/async';
 import type { Connection } from '../stream/connection';
 import { Listener } from '../stream/listener';
 import { NetListener } from '../net/listener';
 import type { NetSocket } from '../net/socket-stream';
 import { writeRecord } from '../net/record';
 import { remember } from '../stream/registry';
-import { resolveService, type Service } from '../stream/resolve';
-import { waitSync } from '../stream/wait';
+import { listenOn } from './create';
+import { resolveService, type Service } from './service';
 import { takeHandedListener } from './activation';
 import { IdleTimer, idlePeriod, untilProcessEnd } from './lifetime';
 import { notifyReady, notifyStopping } from './notify';
@@ -63,9 +63,8 @@ function madeByCs(md: MountDir): boolean {
  * to cspath, and recorded as served by this process when it is bound to the service.
  * Returns whether the socket file is cs's to remove when the server stops.
  */
-function adopt(s: Service, fd: number): boolean {
-  setNonBlocking(fd, true);
-  remember(fd, s.path.canonical, s.md);
+function adoptHanded(s: Service, fd: number): boolean {
+  remember(adopt(fd), s.path.canonical, s.md);
   if (!boundToService(fd, s.md)) return false;
   const ours = madeByCs(s.md);
   // cs auto-start recorded this pid already; systemd or a hand-made hand-over did not
@@ -75,19 +74,19 @@ function adopt(s: Service, fd: number): boolean {
 
 /** adopt() for a CAPS service (which keeps its own records): the fd. */
 export function adoptListener(s: Service, fd: number): number {
-  adopt(s, fd);
+  adoptHanded(s, fd);
   return fd;
 }
 
 /** A handed-over socket as a listener, and whether its socket file is cs's to remove (a tcp record always is). */
 function handedListener(s: Service, fd: number): { listener: Listener | NetListener; ownsSocket: boolean } {
   if (s.path.proto === 'tcp') {
-    setNonBlocking(fd, true);
+    adopt(fd);
     // a hand-made or systemd hand-over: record where this server listens, as netCreate would
     if (recordedPid(s.md) !== process.pid) writeRecord(s.md, 'tcp', localInet(fd));
     return { listener: new NetListener(fd, s.md), ownsSocket: true };
   }
-  const ownsSocket = adopt(s, fd);
+  const ownsSocket = adoptHanded(s, fd);
   return { listener: new Listener(fd, s.path.canonical, s.md), ownsSocket };
 }
 
@@ -183,6 +182,6 @@ export async function serve(path: string, onConnection: ConnectionHandler, opts?
 export async function serve(path: string, onConnection: ConnectionHandler | NetConnectionHandler, opts: ServeOptions = {}): Promise<Server> {
   const s = resolveService(path, 'serve');
   const fd = takeHandedListener(s.path.service!, s.path.canonical);
-  const { listener, ownsSocket } = fd === null ? { listener: await listen(path), ownsSocket: true } : handedListener(s, fd);
+  const { listener, ownsSocket } = fd === null ? { listener: listenOn(s, 'serve'), ownsSocket: true } : handedListener(s, fd);
   return new Server(s, listener, fd !== null, ownsSocket, onConnection, opts);
 }

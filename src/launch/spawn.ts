@@ -7,8 +7,8 @@ import { closeSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { csError } from '../sys';
 import { formatPath, type CsPath } from '../path';
-import type { Service } from '../stream/resolve';
-import { csPathDirs, type LaunchEntry } from './entry';
+import { csPathDirs, type LaunchEntry } from '../namespace/entry';
+import type { Service } from './service';
 import { openFreshLog } from './log';
 
 /**

@@ -2,13 +2,13 @@
 // namespace record first, then to the host's addresses at the service's port
 // (SPEC 2), all within one deadline; `user`/`group` services then run the access
 // handshake (auth.ts). CS_OPEN_CREATE makes the server side (server.ts).
-import { close, setNonBlocking, Watcher, type CsError } from '../sys';
+import { close, Watcher, type CsError } from '../sys';
+import { driveAsync, driveSync, handOver, handshakeTimeout } from '../io';
 import type { MountDir } from '../namespace';
 import type { CsPath } from '../path';
-import { CS_OPEN_CREATE, handshakeTimeout } from '../stream/flags';
+import { CS_OPEN_CREATE } from '../stream/flags';
 import { remember } from '../stream/registry';
 import { clientAuth, hasRules } from './auth';
-import { exchangeAsync, exchangeSync } from './exchange';
 import { resolveHost, resolveHostSync } from './hosts';
 import { peerId, type Endpoint, type NetId } from './identity';
 import { netPath } from './netpath';
@@ -105,13 +105,12 @@ export function netDialSync(p: CsPath, opts: NetOpenOptions = {}): number {
   return connectFirst(targets(pl, resolveHostSync(q.host, q.canonical)), (ep) => connectSync(q.proto, ep, pl.deadline, pl.ms, q.canonical));
 }
 
-/** The client half of a `user`/`group` service's access handshake on dialled fd (blocking on return); closes it on failure. */
+/** The client half of a `user`/`group` service's access handshake on dialled fd; closes it on failure. */
 export function netGreetSync(p: CsPath, fd: number): number {
   try {
     checkNetPath(p, 'csopen');
     const md = netServiceDir(p);
-    if (hasRules(md)) exchangeSync(clientAuth(fd, p.canonical), fd, handshakeTimeout(), 'csopen', p.canonical);
-    setNonBlocking(fd, false);
+    if (hasRules(md)) driveSync(clientAuth(fd, p.canonical), fd, handshakeTimeout(), 'csopen', p.canonical);
     remember(fd, netPath(fd));
     return fd;
   } catch (e) {
@@ -124,7 +123,7 @@ export function netGreetSync(p: CsPath, fd: number): number {
 export async function netGreetAsync(p: CsPath, fd: number, watcher: Watcher, signal?: AbortSignal): Promise<NetStream> {
   try {
     checkNetPath(p, 'open');
-    if (hasRules(netServiceDir(p))) await exchangeAsync(clientAuth(fd, p.canonical), watcher, handshakeTimeout(), 'open', p.canonical, signal);
+    if (hasRules(netServiceDir(p))) await driveAsync(clientAuth(fd, p.canonical), watcher, handshakeTimeout(), 'open', p.canonical, signal);
     const path = netPath(fd);
     remember(fd, path);
     return { fd, watcher, path, peer: peerId(fd, p.proto, true) };
@@ -135,19 +134,20 @@ export async function netGreetAsync(p: CsPath, fd: number, watcher: Watcher, sig
   }
 }
 
+/** Connect to tcp/udp path `p` and run its access handshake, blocking this thread; a non-blocking fd. */
+export function netOpenSync(p: CsPath, opts: NetOpenOptions = {}): number {
+  checkNetPath(p, 'csopen');
+  const q = plan(p, opts).q;
+  return netGreetSync(q, netDialSync(q, opts));
+}
+
 /**
- * Open tcp/udp path `p`: a connected stream (blocking), or with CS_OPEN_CREATE the
- * service's listening socket (tcp) or bound datagram socket (udp). The caller owns the fd.
+ * Open tcp/udp path `p`: a connected stream, or with CS_OPEN_CREATE the service's
+ * listening socket (tcp) or bound datagram socket (udp). The caller owns the fd, blocking.
  */
 export function netOpen(p: CsPath, flags = 0, opts: NetOpenOptions = {}): number {
   checkNetPath(p, 'csopen');
-  if (flags & CS_OPEN_CREATE) {
-    const fd = netCreate(p);
-    setNonBlocking(fd, false);
-    return fd;
-  }
-  const q = plan(p, opts).q;
-  return netGreetSync(q, netDialSync(q, opts));
+  return handOver(flags & CS_OPEN_CREATE ? netCreate(p) : netOpenSync(p, opts));
 }
 
 /** Connect to tcp/udp path `p` without blocking the event loop. */

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { closeAll, csError, memfd } from '../sys';
 import { isThisHost } from '../namespace';
 import { formatPath, type CsPath } from '../path';
-import { handshakeTimeout } from '../stream/flags';
+import { handshakeTimeout } from '../io';
 import { csstat, statHosts, type CsStat } from './stat';
 
 export interface RemoteStartOptions {

@@ -3,16 +3,16 @@
 // something else, and records where it listens; accepting gives each stream the
 // peer's identity as the kernel knows it, then the service's access rules apply.
 import {
-  accept, close, csError, listen, localInet, setNonBlocking, setsockoptInt, Watcher,
+  accept, close, csError, listen, localInet, setsockoptInt, Watcher,
   IPPROTO_TCP, SOCK_NONBLOCK, TCP_NODELAY, type CsError,
 } from '../sys';
+import { acceptPending, driveAsync, driveSync, handOver, handshakeTimeout } from '../io';
 import { createMountDir, isThisHost, lockSync, type MountDir } from '../namespace';
 import { lookupServicesFile } from '../port';
 import type { CsPath } from '../path';
-import { BACKLOG, handshakeTimeout } from '../stream/flags';
+import { BACKLOG } from '../stream/flags';
 import { lookup, remember } from '../stream/registry';
 import { hasRules, serverAuth, type Rules } from './auth';
-import { exchangeAsync, exchangeSync } from './exchange';
 import { literalAddress, resolveHostSync } from './hosts';
 import { peerId, type NetId } from './identity';
 import { netPath } from './netpath';
@@ -80,13 +80,8 @@ export function netCreate(p: CsPath): number {
   }
 }
 
-/**
- * Accept one pending connection on tcp listener `listenFd` without waiting; null
- * when none is pending. The new stream is non-blocking; `id` is the peer's identity.
- */
-export function acceptNet(listenFd: number): { fd: number; id: NetId } | null {
-  const fd = accept(listenFd, SOCK_NONBLOCK);
-  if (fd < 0) return null;
+/** A freshly accepted tcp stream with the peer's identity; closes it on failure. */
+function accepted(fd: number): { fd: number; id: NetId } {
   try {
     setsockoptInt(fd, IPPROTO_TCP, TCP_NODELAY, 1);
     return { fd, id: peerId(fd) };
@@ -96,14 +91,23 @@ export function acceptNet(listenFd: number): { fd: number; id: NetId } | null {
   }
 }
 
+/**
+ * Accept one pending connection on tcp listener `listenFd` without waiting; null
+ * when none is pending. The new stream is non-blocking; `id` is the peer's identity.
+ */
+export function acceptNet(listenFd: number): { fd: number; id: NetId } | null {
+  const fd = accept(listenFd, SOCK_NONBLOCK);
+  return fd < 0 ? null : accepted(fd);
+}
+
 /** Run a service's access rules on a freshly accepted stream (sync); returns the admitted identity. */
 export function admitSync(fd: number, id: NetId, rules: Rules | undefined, path: string): NetId {
-  return hasRules(rules) ? exchangeSync(serverAuth(fd, id, rules, path), fd, handshakeTimeout(), 'csrecv', path) : id;
+  return hasRules(rules) ? driveSync(serverAuth(fd, id, rules, path), fd, handshakeTimeout(), 'csrecv', path) : id;
 }
 
 /** Async form of admitSync, on the stream's watcher. */
 export function admitAsync(fd: number, watcher: Watcher, id: NetId, rules: Rules | undefined, path: string, signal?: AbortSignal): Promise<NetId> {
-  return hasRules(rules) ? exchangeAsync(serverAuth(fd, id, rules, path), watcher, handshakeTimeout(), 'csrecv', path, signal) : Promise.resolve(id);
+  return hasRules(rules) ? driveAsync(serverAuth(fd, id, rules, path), watcher, handshakeTimeout(), 'csrecv', path, signal) : Promise.resolve(id);
 }
 
 /**
@@ -113,13 +117,11 @@ export function admitAsync(fd: number, watcher: Watcher, id: NetId, rules: Rules
 export function netAccept(listenFd: number): { fd: number; id: NetId } {
   const info = lookup(listenFd);
   const path = info?.path ?? `fd ${listenFd}`;
-  const r = acceptNet(listenFd);
-  if (r === null) throw csError('EAGAIN', 'csrecv', path, 'no connection is pending on a non-blocking listener');
+  const r = accepted(acceptPending(listenFd, 'csrecv', path));
   try {
     const id = admitSync(r.fd, r.id, info?.md, path);
-    setNonBlocking(r.fd, false);
     remember(r.fd, netPath(r.fd));
-    return { fd: r.fd, id };
+    return { fd: handOver(r.fd), id };
   } catch (e) {
     close(r.fd);
     throw e;

@@ -4,7 +4,7 @@ import { csError, type CsError } from '../sys';
 import { mountDir, type MountDir } from '../namespace';
 import { csport } from '../port';
 import { formatPath, type CsPath } from '../path';
-import { findLaunchEntry } from '../launch/entry';
+import { findLaunchEntry } from '../namespace/entry';
 import type { NetProto } from './socket';
 
 /** A tcp/udp path that names a service. */

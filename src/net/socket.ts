@@ -6,7 +6,7 @@ import {
   bind, close, connect, csError, errnoError, getsockopt, inetAddr, setsockoptInt, socket, Watcher,
   AF_INET, AF_INET6, IPPROTO_TCP, SOCK_DGRAM, SOCK_NONBLOCK, SOCK_STREAM, SOL_SOCKET, SO_ERROR, SO_REUSEADDR, TCP_NODELAY,
 } from '../sys';
-import { ready, waitSync } from '../stream/wait';
+import { ready, waitSync } from '../io';
 import type { Endpoint } from './identity';
 
 export type NetProto = 'tcp' | 'udp';
@@ -51,8 +51,7 @@ export function connectSync(proto: NetProto, ep: Endpoint, deadline: number, ms:
   const fd = netSocket(proto, ep.address);
   try {
     if (!connect(fd, sockaddr(ep), path)) {
-      // poll(2) reads an interrupted wait as "nothing ready": only the clock says when time is up
-      while (!waitSync(fd, 'w', Math.max(0, deadline - Date.now()))) if (Date.now() >= deadline) throw timedOut(ms, path);
+      if (!waitSync(fd, 'w', Math.max(0, deadline - Date.now()), 'connect', path)) throw timedOut(ms, path);
       checkConnected(fd, path);
     }
     return fd;

@@ -1,7 +1,7 @@
 // Datagrams on a udp server socket, which is not connected: each one carries its
 // peer's address. (A udp client stream is connected: plain read/write apply.)
 import { decodeInet, errnoError, recvfromRaw, sendtoRaw, EAGAIN } from '../sys';
-import { AGAIN } from '../stream/record';
+import { AGAIN } from '../io';
 import { canonicalAddress } from './hosts';
 import type { Endpoint } from './identity';
 import { sockaddr } from './socket';

@@ -192,3 +192,8 @@ function idValue(path: string, option: string, value: string): string {
   if (id > BigInt(MAX_ID)) throw pathError(path, 'EINVAL', `option '${option}' is out of range 0..${MAX_ID}`);
   return id.toString();
 }
+
+/** True when a stream's canonical cs path names a tcp or udp stream. */
+export function isNetPath(path: string): boolean {
+  return path.startsWith('/dev/tcp/') || path.startsWith('/dev/udp/');
+}

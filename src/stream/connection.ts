@@ -13,8 +13,8 @@ import {
 import type { CsId } from './flags';
 import { checkRecord, kernelId, peerClosed, trySendRecord, RECORD_SIZE } from './record';
 import { forget, remember } from './registry';
-import { isNetPath } from './resolve';
-import { abortError, runAsync } from './wait';
+import { isNetPath } from '../path';
+import { abortError, runAsync } from '../io';
 
 /** The most one read takes. */
 const READ_MAX = MAX_MSG_DATA;

@@ -21,11 +21,5 @@ export interface CsId {
   groups: number[];
 }
 
-/** Milliseconds a handshake step may wait for its peer ($CS_TIMEOUT_MS, default 10 s). */
-export function handshakeTimeout(): number {
-  const v = Number(process.env.CS_TIMEOUT_MS);
-  return Number.isFinite(v) && v > 0 ? v : 10_000;
-}
-
 /** Listen backlog: room for many clients that race to start the same service. */
 export const BACKLOG = 128;

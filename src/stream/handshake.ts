@@ -9,7 +9,8 @@ import {
 } from '../sys';
 import type { MountDir } from '../namespace';
 import type { CsId } from './flags';
-import { AGAIN, kernelId } from './record';
+import { AGAIN } from '../io';
+import { kernelId } from './record';
 
 const one = new Uint8Array(1);
 
@@ -52,12 +53,12 @@ export function writeGreeting(fd: number, code: number, path: string): void {
 }
 
 /**
- * Run `use` on a fresh AF_UNIX socket and the path to reach S-cs.mnt by: the path
- * itself, or the directory's /proc/self/fd entry when the path is longer than
- * sun_path allows. Returns the socket; closes it if `use` throws.
+ * Run `use` on a fresh non-blocking AF_UNIX socket and the path to reach S-cs.mnt by:
+ * the path itself, or the directory's /proc/self/fd entry when the path is longer
+ * than sun_path allows. Returns the socket; closes it if `use` throws.
  */
-export function withServiceSocket(md: MountDir, nonBlocking: boolean, use: (fd: number, target: string) => void): number {
-  const fd = socket(AF_UNIX, SOCK_STREAM | (nonBlocking ? SOCK_NONBLOCK : 0));
+export function withServiceSocket(md: MountDir, use: (fd: number, target: string) => void): number {
+  const fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK);
   let dirFd = -1;
   try {
     let target = md.socket;
@@ -76,12 +77,12 @@ export function withServiceSocket(md: MountDir, nonBlocking: boolean, use: (fd: 
 }
 
 /**
- * Connect a fresh AF_UNIX socket to the service's S-cs.mnt. Returns the fd;
+ * Connect a fresh non-blocking AF_UNIX socket to the service's S-cs.mnt. Returns the fd;
  * throws ENOENT/ECONNREFUSED (nobody listening) or other errors.
  */
-export function connectUnix(md: MountDir, nonBlocking: boolean): number {
+export function connectUnix(md: MountDir): number {
   try {
-    return withServiceSocket(md, nonBlocking, (fd, target) => {
+    return withServiceSocket(md, (fd, target) => {
       // A non-blocking AF_UNIX connect never stays in progress: it completes or fails at once
       // (EAGAIN only when the backlog is full, reported as such).
       if (!connect(fd, unixAddr(target), md.path)) throw csError('EAGAIN', 'connect', md.path, 'the server backlog is full');

@@ -1,6 +1,5 @@
-// Streams: the C-shaped API of cs.3 and the async Connection/Listener.
+// fdp streams: the rendezvous, id records and the async Connection/Listener.
 export * from './flags';
-export { csopen, csrecv, cssend, cspoll, cspath, csclose, type PollRequest, type PollReady } from './api';
-export { open, listen, type OpenOptions } from './async';
+export { handshakeTimeout } from '../io';
 export { Connection, type FdOptions } from './connection';
 export { Listener } from './listener';

@@ -2,17 +2,15 @@
 // a stale one only when its server is dead) and accept connections with the
 // rendezvous and the kernel-checked access rules.
 import { chmodSync, lstatSync } from 'node:fs';
-import { accept, bind, close, csError, listen, setNonBlocking, unixAddr, type CsError } from '../sys';
+import { bind, close, csError, listen, unixAddr, type CsError } from '../sys';
+import { acceptPending, AGAIN, handOver, handshakeTimeout, runSync } from '../io';
 import {
   createMountDir, lockSync, recordPid, recordedServer, removeIfPresent, type MountDir,
 } from '../namespace';
-import { BACKLOG, handshakeTimeout, type CsId } from './flags';
+import { BACKLOG, type CsId } from './flags';
 import { admission, connectUnix, withServiceSocket, writeGreeting } from './handshake';
-import { AGAIN, kernelId, tryRecvRecord } from './record';
-import { runSync } from './wait';
+import { kernelId, tryRecvRecord } from './record';
 import { remember } from './registry';
-import { netCreate } from '../net/server';
-import { isNet, type Service } from './resolve';
 
 /** Throw EADDRINUSE when a live server holds the socket; remove a stale one. */
 function clearStale(md: MountDir): void {
@@ -28,7 +26,7 @@ function clearStale(md: MountDir): void {
   // No live pid on record: the socket is stale unless something still answers on it.
   let probe = -1;
   try {
-    probe = connectUnix(md, true);
+    probe = connectUnix(md);
   } catch {
     removeIfPresent(md.socket);
     return;
@@ -38,8 +36,8 @@ function clearStale(md: MountDir): void {
 }
 
 /** Bind S-cs.mnt (through the directory's fd when the path is too long) and listen. */
-function bindUnix(md: MountDir, nonBlocking: boolean): number {
-  return withServiceSocket(md, nonBlocking, (fd, target) => {
+function bindUnix(md: MountDir): number {
+  return withServiceSocket(md, (fd, target) => {
     bind(fd, unixAddr(target), md.path);
     chmodSync(target, 0o777); // access is decided by the perm directory and the server, as in libcs
     listen(fd, BACKLOG, md.path);
@@ -47,23 +45,17 @@ function bindUnix(md: MountDir, nonBlocking: boolean): number {
 }
 
 /** Bind the service's socket in place of a stale one; the caller holds the X-cs.mnt lock. */
-export function bindService(md: MountDir, nonBlocking: boolean): number {
+export function bindService(md: MountDir): number {
   clearStale(md);
-  return bindUnix(md, nonBlocking);
+  return bindUnix(md);
 }
 
-/** Create the listening stream of a service; the caller owns the returned fd. */
-export function createListener(s: Service, nonBlocking: boolean): number {
-  if (isNet(s)) {
-    const fd = netCreate(s.path);
-    setNonBlocking(fd, nonBlocking);
-    return fd;
-  }
-  const md = s.md;
+/** Create the (non-blocking) listening stream of the fdp service at `md`; the caller owns the returned fd. */
+export function createUnixService(md: MountDir): number {
   createMountDir(md);
   const lock = lockSync(md);
   try {
-    const fd = bindService(md, nonBlocking);
+    const fd = bindService(md);
     recordPid(md, process.pid);
     remember(fd, md.path, md);
     return fd;
@@ -90,15 +82,18 @@ export function tryFinishAccept(fd: number, id: CsId, path: string): CsId | type
   return r === AGAIN ? AGAIN : r.id;
 }
 
-/** Blocking accept + rendezvous (csrecv on a listening stream). */
+/**
+ * csrecv on a listening stream: accept a client and do the rendezvous on the
+ * non-blocking new stream within $CS_TIMEOUT_MS (a silent client costs the caller
+ * that long, then ETIMEDOUT); the caller gets the stream blocking.
+ */
 export function acceptSync(listenFd: number, md: MountDir | undefined, path: string): { id: CsId; fd: number } {
-  const fd = accept(listenFd);
-  if (fd < 0) throw csError('EAGAIN', 'csrecv', path, 'no connection is pending on a non-blocking listener');
+  const fd = acceptPending(listenFd, 'csrecv', path);
   try {
     const id = greet(fd, md, path);
     runSync(fd, 'r', handshakeTimeout(), () => tryFinishAccept(fd, id, path), 'csrecv', path);
     remember(fd, path);
-    return { id, fd };
+    return { id, fd: handOver(fd) };
   } catch (e) {
     close(fd);
     throw e as CsError;

@@ -4,11 +4,10 @@
 import { EventEmitter } from 'node:events';
 import { accept, close, Watcher, SOCK_NONBLOCK } from '../sys';
 import { removeRecords, type MountDir } from '../namespace';
-import { handshakeTimeout } from './flags';
 import { greet, tryFinishAccept } from './listen';
 import { Connection } from './connection';
 import { forget } from './registry';
-import { abortError, runAsync } from './wait';
+import { abortError, handshakeTimeout, runAsync } from '../io';
 
 export class Listener extends EventEmitter implements AsyncIterable<Connection> {
   #watcher: Watcher;

@@ -5,15 +5,14 @@
 import { closeSync, constants as C, fchmodSync, fstatSync, openSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  csError, errnoError, closeAll, sendFds, recvFds, peerCred, peerGroups, memfd, MAX_FDS_PER_MSG, EAGAIN,
+  csError, errnoError, closeAll, sendFds, recvFds, peerCred, peerGroups, memfd, MAX_FDS_PER_MSG, EAGAIN, MSG_DONTWAIT,
   type CsError, type Received,
 } from '../sys';
+import { AGAIN } from '../io';
 import { ensureRoot } from '../namespace';
 import type { CsId } from './flags';
 
 export const RECORD_SIZE = 32;
-/** Returned by the try* functions when the descriptor is not ready. */
-export const AGAIN = Symbol('again');
 
 let auth: { pid: number; fd: number } | null = null;
 
@@ -58,10 +57,10 @@ function checkFds(fds: readonly number[], path?: string): void {
   }
 }
 
-/** Send one record with `fds`; AGAIN when the socket buffer is full. */
+/** Send one record with `fds`; AGAIN when the socket buffer is full (whatever the fd's mode). */
 export function trySendRecord(fd: number, fds: readonly number[], path?: string): typeof AGAIN | void {
   checkFds(fds, path);
-  const n = sendFds(fd, ownRecord(), [authFd(), ...fds]);
+  const n = sendFds(fd, ownRecord(), [authFd(), ...fds], MSG_DONTWAIT);
   if (n === -EAGAIN) return AGAIN;
   if (n < 0) throw errnoError(-n, 'cssend', path);
   if (n !== RECORD_SIZE) throw csError('EIO', 'cssend', path, `short send of the id record (${n} of ${RECORD_SIZE} bytes)`);
@@ -89,7 +88,7 @@ export function peerClosed(path?: string): CsError {
  * nothing is there yet. `peer` is the kernel's identity of the connection (looked up when absent).
  */
 export function tryRecvRecord(fd: number, max: number, path?: string, peer?: CsId): RecordIn | typeof AGAIN {
-  const r = recvFds(fd, inBuf, max + 1);
+  const r = recvFds(fd, inBuf, max + 1, MSG_DONTWAIT);
   if (r.n === -EAGAIN) return AGAIN;
   if (r.n < 0) throw errnoError(-r.n, 'csrecv', path);
   return checkRecord(r, inBuf, max, path, () => peer ?? kernelId(fd));

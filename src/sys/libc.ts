@@ -70,6 +70,8 @@ const c = {
   fcntl: libc.func('int fcntl(int, int, ...)'),
   close: libc.func('int close(int)'),
   poll: libc.func('int poll(void *fds, unsigned long n, int timeout)'),
+  ppoll: libc.func('int ppoll(void *fds, unsigned long n, const void *timeout, const void *sigmask)'),
+  pthread_sigmask: libc.func('int pthread_sigmask(int how, const void *set, void *old)'),
   flock: libc.func('int flock(int, int)'),
   memfd_create: libc.func('int memfd_create(const char *name, unsigned int flags)'),
   pipe2: libc.func('int pipe2(_Out_ int *fds, int flags)'),
@@ -196,6 +198,10 @@ export function setNonBlocking(fd: number, on: boolean): void {
   if (next !== fl) fcntl(fd, F_SETFL, next);
 }
 
+export function isNonBlocking(fd: number): boolean {
+  return (fcntl(fd, F_GETFL) & O_NONBLOCK) !== 0;
+}
+
 /** dup that keeps the new descriptor close-on-exec. */
 export function dup(fd: number): number {
   return fcntl(fd, F_DUPFD_CLOEXEC, 0);
@@ -214,13 +220,35 @@ export function isOpen(fd: number): boolean {
   return c.fcntl(fd, F_GETFD, 'int', 0) >= 0;
 }
 
-/** poll(2) over a prepared array of struct pollfd (8 bytes each). EINTR reads as "nothing ready". */
-export function poll(fds: Int32Array, n: number, timeoutMs: number): number {
-  const r = c.poll(fds, n, timeoutMs);
+const SIG_BLOCK = 0;
+const SIGCHLD = 17;
+const waitMask = new Uint8Array(128); // glibc's sigset_t
+const waitTime = new BigInt64Array(2); // struct timespec
+
+/**
+ * poll(2) over a prepared array of struct pollfd (8 bytes each). A wait that sleeps
+ * is ppoll(2) with SIGCHLD blocked: libuv handles SIGCHLD once any child was spawned,
+ * and a child's exit must not end the wait (the signal stays pending and is handled
+ * after). Any other handled signal ends it with EINTR, thrown as `syscall` on `path`,
+ * so the caller returns to the event loop where Node runs the signal's listeners.
+ */
+export function poll(fds: Int32Array, n: number, timeoutMs: number, syscall = 'poll', path?: string): number {
+  let r: number;
+  if (timeoutMs === 0) {
+    r = c.poll(fds, n, 0);
+  } else {
+    check(c.pthread_sigmask(SIG_BLOCK, null, waitMask), 'pthread_sigmask');
+    waitMask[(SIGCHLD - 1) >> 3] |= 1 << ((SIGCHLD - 1) & 7);
+    if (timeoutMs > 0) {
+      waitTime[0] = BigInt(Math.floor(timeoutMs / 1000));
+      waitTime[1] = BigInt(Math.floor(timeoutMs % 1000) * 1_000_000);
+    }
+    r = c.ppoll(fds, n, timeoutMs < 0 ? null : waitTime, waitMask);
+  }
   if (r >= 0) return r;
   const e = koffi.errno();
-  if (e === EINTR) return 0;
-  throw errnoError(e, 'poll');
+  if (e === EINTR && timeoutMs === 0) return 0;
+  throw errnoError(e, syscall, path, e === EINTR ? 'interrupted by a signal' : undefined);
 }
 
 /** flock(2); with LOCK_NB returns false when the lock is held elsewhere. */

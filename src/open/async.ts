@@ -1,15 +1,16 @@
 // The idiomatic async entry points: open() a service as a Connection, listen() on one.
 // tcp paths give Node sockets (NetSocket/NetListener); udp paths a Connection over a
 // connected datagram socket, where each write is one datagram and each chunk read one.
-import { csError, setNonBlocking, type CsError } from '../sys';
-import { NetListener } from '../net/listener';
+import type { CsError } from '../sys';
+import type { NetListener } from '../net/listener';
 import { NetSocket } from '../net/socket-stream';
 import type { NetStream } from '../net/open';
-import { Connection } from './connection';
-import { createListener } from './listen';
-import { Listener } from './listener';
-import { loadStart, notRunning, notRunningError, openAsync, type Opened } from './open';
-import { resolveService, type Service } from './resolve';
+import { Connection } from '../stream/connection';
+import type { Listener } from '../stream/listener';
+import { listenOn } from '../launch/create';
+import { resolveService, type Service } from '../launch/service';
+import { notRunning, notRunningError, openAsync, type Opened } from './connect';
+import { mayStart, openStarting } from './start';
 
 export interface OpenOptions {
   signal?: AbortSignal;
@@ -32,9 +33,8 @@ export async function open(path: string, opts: OpenOptions = {}): Promise<Connec
     opened = await openAsync(s, opts.signal);
   } catch (e) {
     if (!notRunning(e)) throw e;
-    const start = loadStart();
-    if (!start.mayStart(s)) throw notRunningError(s, e as CsError);
-    opened = await start.openStarting(s, opts.signal);
+    if (!mayStart(s)) throw notRunningError(s, e as CsError);
+    opened = await openStarting(s, opts.signal);
   }
   return streamOf(s, opened);
 }
@@ -43,10 +43,5 @@ export async function open(path: string, opts: OpenOptions = {}): Promise<Connec
 export async function listen(path: `/dev/tcp/${string}`): Promise<NetListener>;
 export async function listen(path: string): Promise<Listener>;
 export async function listen(path: string): Promise<Listener | NetListener> {
-  const s = resolveService(path, 'listen');
-  if (s.path.proto === 'udp') throw csError('EOPNOTSUPP', 'listen', s.path.canonical, 'udp has no listener: csopen with CS_OPEN_CREATE gives the bound datagram socket');
-  const fd = createListener(s, true);
-  setNonBlocking(fd, true);
-  if (s.path.proto === 'tcp') return new NetListener(fd, s.md);
-  return new Listener(fd, s.path.canonical, s.md);
+  return listenOn(resolveService(path, 'listen'), 'listen');
 }

@@ -7,12 +7,12 @@ import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, constants as C, openSync } from 'node:fs';
 import { csError, flock, LOCK_EX, LOCK_NB, LOCK_SH, LOCK_UN, type CsError } from '../sys';
 import type { Lock, MountDir } from '../namespace';
-import { handshakeTimeout } from '../stream/flags';
-import { connectService, notRunning } from '../stream/open';
-import type { Service } from '../stream/resolve';
-import { openFreshLog, withLogTail } from './log';
-import { serverPath, serverSpawnOptions } from './spawn';
-import { waitInDir, waitInDirSync } from './dirwatch';
+import { handshakeTimeout } from '../io';
+import { waitInDir, waitInDirSync } from '../launch/dirwatch';
+import { openFreshLog, withLogTail } from '../launch/log';
+import type { Service } from '../launch/service';
+import { serverPath, serverSpawnOptions } from '../launch/spawn';
+import { connectService, notRunning } from './connect';
 
 function openLog(md: MountDir): number | null {
   try {
@@ -97,9 +97,9 @@ function noServer(s: Service): CsError {
 }
 
 /** A connection to the service, or -1 while nobody listens yet. */
-function tryConnect(s: Service, nonBlocking: boolean): number {
+function tryConnect(s: Service): number {
   try {
-    return connectService(s, nonBlocking);
+    return connectService(s);
   } catch (e) {
     if (notRunning(e)) return -1;
     throw e;
@@ -113,7 +113,7 @@ function tryConnect(s: Service, nonBlocking: boolean): number {
 export function connectWhenListeningSync(s: Service, sign: Lock | null): number {
   let fd = -1;
   try {
-    if (!waitInDirSync(s.md.dir, () => (fd = tryConnect(s, false)) >= 0, handshakeTimeout())) throw noServer(s);
+    if (!waitInDirSync(s.md.dir, () => (fd = tryConnect(s)) >= 0, handshakeTimeout())) throw noServer(s);
     return fd;
   } finally {
     sign?.release();
@@ -123,7 +123,7 @@ export function connectWhenListeningSync(s: Service, sign: Lock | null): number 
 export async function connectWhenListening(s: Service, sign: Lock | null): Promise<number> {
   let fd = -1;
   try {
-    if (!(await waitInDir(s.md.dir, () => (fd = tryConnect(s, true)) >= 0, handshakeTimeout()))) throw noServer(s);
+    if (!(await waitInDir(s.md.dir, () => (fd = tryConnect(s)) >= 0, handshakeTimeout()))) throw noServer(s);
     return fd;
   } finally {
     sign?.release();

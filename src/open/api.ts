@@ -2,14 +2,18 @@
 // Same names and meaning as libcs; errors are thrown instead of returning -1.
 import { fstatSync } from 'node:fs';
 import { close, csError, getsockopt, poll, POLLERR, POLLHUP, POLLIN, POLLNVAL, POLLOUT, SOL_SOCKET, SO_ACCEPTCONN, type CsError } from '../sys';
-import { CS_OPEN_CREATE, type CsId } from './flags';
-import { acceptSync, createListener } from './listen';
-import { loadStart, notRunning, notRunningError, openSync } from './open';
-import { trySendRecord, tryRecvRecord } from './record';
-import { forget, lookup, remember } from './registry';
-import { isNet, isNetPath, resolveService } from './resolve';
-import { isInetSocket, netAccept } from '../net';
-import { runSync } from './wait';
+import { deadlineIn, handOver, handshakeTimeout, msLeft, runSync } from '../io';
+import { CS_OPEN_CREATE, type CsId } from '../stream/flags';
+import { acceptSync } from '../stream/listen';
+import { trySendRecord, tryRecvRecord } from '../stream/record';
+import { forget, lookup, remember } from '../stream/registry';
+import { isInetSocket } from '../net/netpath';
+import { netAccept } from '../net/server';
+import { createListener } from '../launch/create';
+import { isNetPath } from '../path';
+import { isNet, resolveService } from '../launch/service';
+import { notRunning, notRunningError, openSync } from './connect';
+import { mayStart, openStartingSync } from './start';
 
 const flag = Buffer.alloc(4);
 
@@ -28,23 +32,23 @@ function checkFd(fd: unknown, syscall: string): asserts fd is number {
  * Open a connection to the service `path` (blocking), starting its server from its
  * launch entry when none answers (not with the `test` option or CS_OPEN_TEST); with
  * CS_OPEN_CREATE, create the service's listening stream instead. Returns the stream's
- * fd, which the caller owns. tcp/udp paths (SPEC 2) give a tcp stream or a connected
- * udp socket, and with CS_OPEN_CREATE a tcp listener or a bound udp socket.
+ * fd, which the caller owns, in blocking mode (a listener too). tcp/udp paths (SPEC 2)
+ * give a tcp stream or a connected udp socket, and with CS_OPEN_CREATE a tcp listener
+ * or a bound udp socket.
  */
 export function csopen(path: string, flags = 0): number {
   const s = resolveService(path);
-  if (flags & CS_OPEN_CREATE) return createListener(s, false);
+  if (flags & CS_OPEN_CREATE) return handOver(createListener(s));
   let fd: number;
   try {
     fd = openSync(s);
   } catch (e) {
     if (!notRunning(e)) throw e;
-    const start = loadStart();
-    if (!start.mayStart(s, flags)) throw notRunningError(s, e as CsError);
-    fd = start.openStartingSync(s);
+    if (!mayStart(s, flags)) throw notRunningError(s, e as CsError);
+    fd = openStartingSync(s);
   }
   if (!isNet(s)) remember(fd, s.path.canonical); // tcp/udp streams are known by their peer's address
-  return fd;
+  return handOver(fd);
 }
 
 /** True for a tcp/udp descriptor, by what csopen recorded about it or else by asking the kernel. */
@@ -60,7 +64,9 @@ function noRecords(syscall: string, fd: number, path: string | undefined): CsErr
 /**
  * On a listening stream: accept one client and complete the rendezvous; `fds` is
  * [the new stream]. On a connected stream: receive one cssend record with at most
- * `max` descriptors. `id` is the peer's identity as the kernel reports it.
+ * `max` descriptors. `id` is the peer's identity as the kernel reports it. Waiting
+ * for a client (EAGAIN at once on a non-blocking listener) or a record lasts until
+ * one comes; the rendezvous is bounded by $CS_TIMEOUT_MS. A handled signal throws EINTR.
  */
 export function csrecv(fd: number, max = 1): { id: CsId; fds: number[] } {
   checkFd(fd, 'csrecv');
@@ -75,12 +81,15 @@ export function csrecv(fd: number, max = 1): { id: CsId; fds: number[] } {
   return runSync(fd, 'r', -1, () => tryRecvRecord(fd, max, path), 'csrecv', path);
 }
 
-/** Send descriptors (and the sender's id record) on a connected stream. */
+/**
+ * Send descriptors (and the sender's id record) on a connected stream. While the
+ * peer's buffer is full it waits at most $CS_TIMEOUT_MS (ETIMEDOUT); a handled signal throws EINTR.
+ */
 export function cssend(fd: number, fds: number[]): void {
   checkFd(fd, 'cssend');
   const path = lookup(fd)?.path;
   if (isNetFd(fd, path)) throw noRecords('cssend', fd, path);
-  runSync(fd, 'w', -1, () => trySendRecord(fd, fds, path), 'cssend', path);
+  runSync(fd, 'w', handshakeTimeout(), () => trySendRecord(fd, fds, path), 'cssend', path);
 }
 
 export interface PollRequest {
@@ -97,6 +106,7 @@ export interface PollReady {
 /**
  * Wait up to `timeoutMs` (-1: forever) until some streams are readable (data, a
  * record, a pending connection, or end of stream) or writable; returns the ready ones.
+ * A handled signal ends the wait with EINTR.
  */
 export function cspoll(list: PollRequest[], timeoutMs: number): PollReady[] {
   if (!Array.isArray(list)) throw Object.assign(new TypeError('cspoll: list must be an array'), { code: 'ERR_INVALID_ARG_TYPE' });
@@ -107,10 +117,10 @@ export function cspoll(list: PollRequest[], timeoutMs: number): PollReady[] {
     pfds[2 * i] = r.fd;
     pfds[2 * i + 1] = (r.events.includes('r') ? POLLIN : 0) | (r.events.includes('w') ? POLLOUT : 0);
   });
-  const deadline = timeoutMs < 0 ? Infinity : Date.now() + timeoutMs;
+  const deadline = deadlineIn(timeoutMs);
   let n = 0;
   do {
-    n = poll(pfds, list.length, deadline === Infinity ? -1 : Math.max(0, deadline - Date.now()));
+    n = poll(pfds, list.length, msLeft(deadline), 'cspoll');
   } while (n === 0 && Date.now() < deadline);
   const ready: PollReady[] = [];
   for (let i = 0; i < list.length && n > 0; i++) {

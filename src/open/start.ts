@@ -5,15 +5,16 @@
 // backlog until the server accepts. No polling, and one server however many race.
 import { close, csError, type CsError } from '../sys';
 import { createMountDir, lock, lockSync, recordedPid, recordPid, removeIfPresent, removeRecords, type Lock } from '../namespace';
-import { CS_OPEN_TEST, handshakeTimeout } from '../stream/flags';
+import { handOver, handshakeTimeout } from '../io';
+import { CS_OPEN_TEST } from '../stream/flags';
 import { bindService } from '../stream/listen';
-import { bindNetService } from '../net/server';
 import { forget } from '../stream/registry';
-import { connectService, greetAsync, greetSync, notRunning, openAsync, openSync, type Opened } from '../stream/open';
-import { isNet, type Service } from '../stream/resolve';
-import { startPlace, startPlaceSync } from './hosts';
-import { withLogTail } from './log';
-import { spawnServer } from './spawn';
+import { bindNetService } from '../net/server';
+import { startPlace, startPlaceSync } from '../launch/hosts';
+import { withLogTail } from '../launch/log';
+import { isNet, type Service } from '../launch/service';
+import { spawnServer } from '../launch/spawn';
+import { connectService, greetAsync, greetSync, notRunning, openAsync, openSync, type Opened } from './connect';
 import { connectWhenListening, connectWhenListeningSync, runSvcAsync, runSvcSync, svcStarting } from './svc';
 
 /** What a client found or did while it held the lock. */
@@ -24,8 +25,8 @@ type Step =
   | { kind: 'await-svc'; sign: Lock | null };
 
 /** The connection after the lock: the one made under it, or a new one to the server just started. */
-function connectAfter(s: Service, step: Step, nonBlocking: boolean): number {
-  return step.kind === 'connected' ? step.fd : connectService(s, nonBlocking);
+function connectAfter(s: Service, step: Step): number {
+  return step.kind === 'connected' ? step.fd : connectService(s);
 }
 
 /** True when `csopen` may start the service: it has a launch entry and neither `test` nor CS_OPEN_TEST forbids it. */
@@ -33,11 +34,11 @@ export function mayStart(s: Service, flags = 0): boolean {
   return s.entry !== null && !s.path.options.test && !(flags & CS_OPEN_TEST);
 }
 
-/** Bind the socket, spawn the server with it, record its pid; our copy of the socket is closed on return. */
+/** Bind the socket, spawn the server with it (blocking, as any server expects a handed-over socket), record its pid; our copy of the socket is closed on return. */
 function launch(s: Service): number {
-  const fd = isNet(s) ? bindNetService(s.path, s.md) : bindService(s.md, false);
+  const fd = isNet(s) ? bindNetService(s.path, s.md) : bindService(s.md);
   try {
-    const pid = spawnServer(s, fd);
+    const pid = spawnServer(s, handOver(fd));
     recordPid(s.md, pid);
     return pid;
   } catch (e) {
@@ -50,9 +51,9 @@ function launch(s: Service): number {
 }
 
 /** With X-cs.mnt held: connect to a server that answers, or start one. */
-function connectOrLaunch(s: Service, nonBlocking: boolean): Step {
+function connectOrLaunch(s: Service): Step {
   try {
-    return { kind: 'connected', fd: connectService(s, nonBlocking) };
+    return { kind: 'connected', fd: connectService(s) };
   } catch (e) {
     if (!notRunning(e)) throw e;
   }
@@ -92,14 +93,14 @@ export function openStartingSync(asked: Service): number {
   let step: Step;
   const held = lockSync(s.md);
   try {
-    step = connectOrLaunch(s, false);
+    step = connectOrLaunch(s);
     if (step.kind === 'run-svc') step = { kind: 'await-svc', sign: runSvcSync(s) };
   } finally {
     held.release();
   }
   const svcFd = step.kind === 'await-svc' ? connectWhenListeningSync(s, step.sign) : null;
   try {
-    return greetSync(s, svcFd ?? connectAfter(s, step, false));
+    return greetSync(s, svcFd ?? connectAfter(s, step));
   } catch (e) {
     throw startFailure(s, e, step);
   }
@@ -114,14 +115,14 @@ export async function openStarting(asked: Service, signal?: AbortSignal): Promis
   let step: Step;
   const held = await lock(s.md);
   try {
-    step = connectOrLaunch(s, true);
+    step = connectOrLaunch(s);
     if (step.kind === 'run-svc') step = { kind: 'await-svc', sign: await runSvcAsync(s) };
   } finally {
     held.release();
   }
   const svcFd = step.kind === 'await-svc' ? await connectWhenListening(s, step.sign) : null;
   try {
-    return await greetAsync(s, svcFd ?? connectAfter(s, step, true), signal);
+    return await greetAsync(s, svcFd ?? connectAfter(s, step), signal);
   } catch (e) {
     throw startFailure(s, e, step);
   }

@@ -1,8 +1,8 @@
-// From a path string to the service's place in the namespace: parse, find the
-// launch entry (its owner names the mount directory), compute the MountDir.
+// A path resolved once into the service every later step receives: the parsed
+// path, its launch entry (whose owner names the mount directory) and the MountDir.
 import { parsePath, type CsPath } from '../path';
 import { mountDir, type MountDir } from '../namespace';
-import { findLaunchEntry, type LaunchEntry } from '../launch/entry';
+import { findLaunchEntry, type LaunchEntry } from '../namespace/entry';
 import { netServerDir } from '../net/server';
 import { checkNetPath } from '../net/service';
 import { csError } from '../sys';
@@ -16,11 +16,6 @@ export interface Service {
 /** True for tcp and udp services: streams without the fdp rendezvous and without descriptor passing. */
 export function isNet(s: Service): boolean {
   return s.path.proto !== 'fdp';
-}
-
-/** True when a stream's cs path names a tcp or udp stream. */
-export function isNetPath(path: string): boolean {
-  return path.startsWith('/dev/tcp/') || path.startsWith('/dev/udp/');
 }
 
 export function resolveService(path: string, syscall = 'csopen'): Service {

@@ -1,23 +1,16 @@
 // Client side of csopen: connect to a service's socket and do the rendezvous.
-import { close, csError, setNonBlocking, Watcher, type CsError } from '../sys';
+import { close, csError, Watcher, type CsError } from '../sys';
 import { checkMountDir } from '../namespace';
-import { handshakeTimeout } from './flags';
-import { checkServer, connectUnix, tryReadGreeting } from './handshake';
-import { trySendRecord } from './record';
-import { runAsync, runSync } from './wait';
-import { netDialSync, netGreetAsync, netGreetSync, netOpen, netOpenAsync, type NetStream } from '../net/open';
-import { isNet, type Service } from './resolve';
-import type * as Start from '../launch/start';
+import { handshakeTimeout, runAsync, runSync } from '../io';
+import { checkServer, connectUnix, tryReadGreeting } from '../stream/handshake';
+import { trySendRecord } from '../stream/record';
+import { netDialSync, netGreetAsync, netGreetSync, netOpenAsync, netOpenSync, type NetStream } from '../net/open';
+import { isNet, type Service } from '../launch/service';
 
 /** Nobody is listening: the one condition auto-start may cure. */
 export function notRunning(e: unknown): boolean {
   const code = (e as CsError).code;
   return code === 'ENOENT' || code === 'ECONNREFUSED';
-}
-
-/** The auto-start code, loaded only when a service is not running: servers and clients of running services never pay for it. */
-export function loadStart(): typeof Start {
-  return require('../launch/start') as typeof Start;
 }
 
 /** ENOENT for a service nobody serves (a stale socket included), saying why nothing was started. */
@@ -27,25 +20,22 @@ export function notRunningError(s: Service, e: CsError): CsError {
   return csError('ENOENT', e.syscall, s.path.canonical, `${what} and ${why}`);
 }
 
-/** Connect to the service's socket (the rendezvous is still to do); throws ENOENT/ECONNREFUSED when nobody listens. */
-export function connectService(s: Service, nonBlocking: boolean): number {
-  // tcp/udp connect to a server on this host here (auto-start): quick, so done blocking
+/** Connect a non-blocking socket to the service (the rendezvous is still to do); throws ENOENT/ECONNREFUSED when nobody listens. */
+export function connectService(s: Service): number {
+  // tcp/udp connect to a server on this host here (auto-start): quick, so done synchronously
   if (isNet(s)) return netDialSync(s.path);
   checkMountDir(s.md);
-  return connectUnix(s.md, nonBlocking);
+  return connectUnix(s.md);
 }
 
-/** Do the client half of the rendezvous on a connected fd; returns it blocking, closes it on failure. */
+/** Do the client half of the rendezvous on a connected fd, each step within $CS_TIMEOUT_MS; closes it on failure. */
 export function greetSync(s: Service, fd: number): number {
   if (isNet(s)) return netGreetSync(s.path, fd);
   try {
-    // non-blocking while it waits for the server, so the timeout holds
-    setNonBlocking(fd, true);
     const ms = handshakeTimeout();
     runSync(fd, 'r', ms, () => tryReadGreeting(fd, s.path.canonical), 'csopen', s.path.canonical);
     checkServer(fd, s.md);
     runSync(fd, 'w', ms, () => trySendRecord(fd, [], s.path.canonical), 'csopen', s.path.canonical);
-    setNonBlocking(fd, false);
     return fd;
   } catch (e) {
     close(fd);
@@ -73,14 +63,14 @@ export async function greetAsync(s: Service, fd: number, signal?: AbortSignal): 
   }
 }
 
-/** Connect and greet synchronously; returns a blocking stream fd. */
+/** Connect and greet synchronously; returns a non-blocking stream fd. */
 export function openSync(s: Service): number {
-  if (isNet(s)) return netOpen(s.path);
-  return greetSync(s, connectService(s, false));
+  if (isNet(s)) return netOpenSync(s.path);
+  return greetSync(s, connectService(s));
 }
 
 /** Connect and greet without blocking; returns a non-blocking fd and its watcher. */
 export async function openAsync(s: Service, signal?: AbortSignal): Promise<Opened> {
   if (isNet(s)) return netOpenAsync(s.path, { signal });
-  return greetAsync(s, connectService(s, true), signal);
+  return greetAsync(s, connectService(s), signal);
 }
