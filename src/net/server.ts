@@ -80,20 +80,24 @@ export function netCreate(p: CsPath): number {
   }
 }
 
+/** Make a freshly accepted tcp stream ready (no Nagle delay) and tell whose it is; closes `fd` on failure. */
+export function netStreamId(fd: number): NetId {
+  try {
+    setsockoptInt(fd, IPPROTO_TCP, TCP_NODELAY, 1);
+    return peerId(fd);
+  } catch (e) {
+    close(fd);
+    throw e;
+  }
+}
+
 /**
  * Accept one pending connection on tcp listener `listenFd` without waiting; null
  * when none is pending. The new stream is non-blocking; `id` is the peer's identity.
  */
 export function acceptNet(listenFd: number): { fd: number; id: NetId } | null {
   const fd = accept(listenFd, SOCK_NONBLOCK);
-  if (fd < 0) return null;
-  try {
-    setsockoptInt(fd, IPPROTO_TCP, TCP_NODELAY, 1);
-    return { fd, id: peerId(fd) };
-  } catch (e) {
-    close(fd);
-    throw e;
-  }
+  return fd < 0 ? null : { fd, id: netStreamId(fd) };
 }
 
 /** Run a service's access rules on a freshly accepted stream (sync); returns the admitted identity. */
