@@ -2,8 +2,11 @@
 // out of descriptors (EMFILE, ENFILE) or memory, the listening socket stays readable,
 // so instead of retrying at every readiness accepting pauses with a doubling backoff
 // while the pending clients wait in the backlog, and the owner hears of it once per
-// burst. Every server loop (Listener, NetListener, CAPS services) accepts through here.
-import { accept, csError, SOCK_NONBLOCK, Watcher, type CsError } from '../sys';
+// burst. Accepting also never takes the last descriptor: it holds a spare one while it
+// accepts and lets it go when it pauses, so the clients already accepted can still
+// finish their rendezvous (which receives a descriptor). Every server loop
+// (Listener, NetListener, CAPS services) accepts through here.
+import { accept, close, csError, dup, SOCK_NONBLOCK, Watcher, type CsError } from '../sys';
 
 const FIRST_PAUSE_MS = 10;
 const MAX_PAUSE_MS = 1000;
@@ -27,6 +30,8 @@ export class Acceptor {
   #timer: NodeJS.Timeout | null = null;
   #armed = false;
   #referenced = true;
+  /** The spare descriptor, held while accepting (a copy of the listening socket: any open file would do). */
+  #spare: number | null = null;
 
   /** Watches `fd`, the non-blocking listening socket of `path`, which the caller keeps owning (close() this first). */
   constructor(readonly fd: number, readonly path: string, private readonly handlers: AcceptHandlers) {
@@ -41,8 +46,13 @@ export class Acceptor {
 
   /** Accept every pending connection now, unless accepting is paused. */
   acceptAll(): void {
-    if (this.pausedFor > 0) return;
+    if (this.pausedFor > 0 || this.#closed) return;
     this.#resume();
+    try {
+      this.#spare ??= dup(this.fd);
+    } catch (e) {
+      return this.#pause(e as CsError);
+    }
     while (!this.#closed) {
       let fd: number;
       try {
@@ -58,6 +68,7 @@ export class Acceptor {
   }
 
   #pause(e: CsError): void {
+    this.#releaseSpare();
     this.#pauseMs = this.#pauseMs === 0 ? FIRST_PAUSE_MS : Math.min(2 * this.#pauseMs, MAX_PAUSE_MS);
     this.#resumeAt = Date.now() + this.#pauseMs;
     if (this.#armed) this.#watcher.cancel(this.#onReadable);
@@ -104,9 +115,15 @@ export class Acceptor {
     this.#timer?.ref();
   }
 
+  #releaseSpare(): void {
+    if (this.#spare !== null) close(this.#spare);
+    this.#spare = null;
+  }
+
   /** Stop accepting; the socket itself stays the caller's to close. */
   close(): void {
     this.#closed = true;
+    this.#releaseSpare();
     this.#watcher.close();
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = null;
