@@ -20,7 +20,7 @@ export class NetListener extends Arrivals<NetSocket> {
 
   /** Takes ownership of `fd`, a non-blocking tcp listening socket serving mount directory `md`. */
   constructor(readonly fd: number, readonly md: MountDir) {
-    super();
+    super(false);
     this.path = netPath(fd);
     this.#acceptor = new Acceptor(fd, this.path, {
       accepted: (stream) => this.#accepted(stream),

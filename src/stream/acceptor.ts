@@ -36,6 +36,11 @@ export class Acceptor {
   /** Watches `fd`, the non-blocking listening socket of `path`, which the caller keeps owning (close() this first). */
   constructor(readonly fd: number, readonly path: string, private readonly handlers: AcceptHandlers) {
     this.#watcher = new Watcher(fd);
+    try {
+      this.#spare = dup(fd);
+    } catch {
+      // out of descriptors already: the first accept pauses
+    }
     this.#arm();
   }
 

@@ -17,6 +17,11 @@ export abstract class Arrivals<T extends { destroy(): unknown }> extends EventEm
 
   abstract readonly path: string;
 
+  /** @param closeOnBreak leaving a `for await` loop early closes the listener (as it destroys a Node stream) */
+  constructor(private readonly closeOnBreak: boolean) {
+    super();
+  }
+
   /** Hand an admitted stream out. */
   protected deliver(conn: T): void {
     const waiter = this.#waiters.shift();
@@ -58,7 +63,7 @@ export abstract class Arrivals<T extends { destroy(): unknown }> extends EventEm
         return c ? { value: c, done: false } : { value: undefined, done: true };
       },
       return: async () => {
-        this.close();
+        if (this.closeOnBreak) this.close();
         return { value: undefined, done: true };
       },
     };

@@ -17,7 +17,7 @@ export class Listener extends Arrivals<Connection> {
 
   /** Takes ownership of `fd`, a non-blocking listening stream for `path`. */
   constructor(readonly fd: number, readonly path: string, readonly md?: MountDir) {
-    super();
+    super(true);
     this.#acceptor = new Acceptor(fd, path, {
       accepted: (stream) => void this.#handshake(stream),
       paused: (e) => this.emit('clientError', e),
