@@ -2,9 +2,9 @@
 // out of descriptors (EMFILE, ENFILE) or memory, the listening socket stays readable,
 // so instead of retrying at every readiness accepting pauses with a doubling backoff
 // while the pending clients wait in the backlog, and the owner hears of it once per
-// burst. Accepting also never takes the last descriptor: it holds a spare one while it
-// accepts and lets it go when it pauses, so the clients already accepted can still
-// finish their rendezvous (which receives a descriptor). Every server loop
+// burst. Accepting also never takes the last descriptor: a spare one is held across each
+// accept and let go for the new client's handler and whenever accepting pauses, so the
+// clients already accepted can still finish their rendezvous (which needs a descriptor). Every server loop
 // (Listener, NetListener, CAPS services) accepts through here.
 import { accept, close, csError, dup, SOCK_NONBLOCK, Watcher, type CsError } from '../sys';
 
@@ -30,7 +30,7 @@ export class Acceptor {
   #timer: NodeJS.Timeout | null = null;
   #armed = false;
   #referenced = true;
-  /** The spare descriptor, held while accepting (a copy of the listening socket: any open file would do). */
+  /** The spare descriptor, held across each accept (a copy of the listening socket: any open file would do). */
   #spare: number | null = null;
 
   /** Watches `fd`, the non-blocking listening socket of `path`, which the caller keeps owning (close() this first). */
@@ -53,12 +53,13 @@ export class Acceptor {
   acceptAll(): void {
     if (this.pausedFor > 0 || this.#closed) return;
     this.#resume();
-    try {
-      this.#spare ??= dup(this.fd);
-    } catch (e) {
-      return this.#pause(e as CsError);
-    }
     while (!this.#closed) {
+      // accept only while a descriptor is left over for what the new client needs next
+      try {
+        this.#spare ??= dup(this.fd);
+      } catch (e) {
+        return this.#pause(e as CsError);
+      }
       let fd: number;
       try {
         fd = accept(this.fd, SOCK_NONBLOCK);
@@ -68,6 +69,7 @@ export class Acceptor {
       }
       if (fd < 0) return;
       this.#pauseMs = 0;
+      this.#releaseSpare(); // the handler may use it: identifying the peer, receiving its record
       this.handlers.accepted(fd);
     }
   }
