@@ -1,7 +1,7 @@
 // Shared test plumbing: fresh namespaces, real child processes, fd counting,
 // and a real second user for multi-user tests (root only).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as cs from '../src';
@@ -207,4 +207,23 @@ export function tcpPair(): [number, number] {
   } finally {
     sys.close(l);
   }
+}
+
+/** Resident memory of process `pid` in KiB (VmRSS of /proc/<pid>/status). */
+export function rssKb(pid: number): number {
+  const m = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  if (!m) throw new Error(`no VmRSS for pid ${pid}`);
+  return Number(m[1]);
+}
+
+/** CPU time process `pid` has used so far (user + system), in clock ticks (1/100 s). */
+export function cpuTicks(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return Number(fields[11]) + Number(fields[12]); // utime, stime
+}
+
+/** Descriptors process `pid` has open. */
+export function fdCount(pid: number): number {
+  return readdirSync(`/proc/${pid}/fd`).length;
 }

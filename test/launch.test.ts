@@ -1,13 +1,13 @@
 // Services on demand with real processes: launch entries on a test-only CS_PATH,
 // race-free auto-start, start failures, the same server under auto-start, by hand
 // and with a hand-made LISTEN_FDS, libcs-style .svc servers, hosts files, idle exit.
-import { spawn } from 'node:child_process';
-import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readlinkSync, readSync, watch, writeFileSync, writeSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readlinkSync, readSync, symlinkSync, watch, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as cs from '../src';
 import * as sys from '../src/sys';
-import { mountDir, type MountDir } from '../src/namespace';
+import { createMountDir, mountDir, type MountDir } from '../src/namespace';
 import { parsePath } from '../src/path';
 import { findLaunchEntry } from '../src/namespace/entry';
 import { idlePeriod, DEFAULT_IDLE_MS } from '../src/launch/lifetime';
@@ -230,6 +230,23 @@ describe('auto-start', () => {
   test('a server that cannot be executed is reported with the shell error from its log', () => {
     const s = addService('noexec', { fixture: `'${join(tree, 'does-not-exist')}'` });
     expect(() => cs.csopen(s.path)).toThrow(/exited before accepting; last lines of .*\n.*does-not-exist/);
+  });
+});
+
+describe('a planted lock file', () => {
+  test.each([
+    ['a FIFO', (lock: string) => spawnSync('mkfifo', [lock])],
+    ['a symbolic link', (lock: string) => symlinkSync(join(tree, 'elsewhere'), lock)],
+  ])('%s at X-cs.mnt makes csopen and open() fail at once, naming the file and what it is', async (what, plant) => {
+    const s = addService('planted');
+    const md = s.md();
+    createMountDir(md);
+    plant(md.lock);
+    // in a child, so a lock open that waits for a FIFO's writer cannot hang this process
+    const r = await runFixture('launch-client.js', [s.path, 'now'], { ms: 8000 });
+    expect(r.stdout).toContain(`error EINVAL EINVAL: invalid argument, open '${md.lock}': the service's lock file is ${what}, not a regular file; remove it`);
+    await expect(cs.open(s.path)).rejects.toMatchObject({ code: 'EINVAL', path: md.lock });
+    expect(starts(s)).toHaveLength(0);
   });
 });
 

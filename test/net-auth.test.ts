@@ -85,12 +85,23 @@ describe('key files', () => {
   });
 });
 
+/** Take every descriptor this process may still open (copies of stdin); the caller closes them. */
+function everyFreeFd(): number[] {
+  const fds: number[] = [];
+  try {
+    for (;;) fds.push(sys.dup(0));
+  } catch (e) {
+    if ((e as sys.CsError).code !== 'EMFILE') throw e;
+  }
+  return fds;
+}
+
 /**
  * Run the server and client halves of the handshake against each other on a real
  * loopback tcp connection, each with its own config dir (so each reads its own key
  * file), and report how each side ended.
  */
-function handshake(rules: Rules, serverConfig: string, clientConfig: string): { server: NetId | string; client: string } {
+function handshake(rules: Rules, serverConfig: string, clientConfig: string, serverOutOfFds = false): { server: NetId | string; client: string } {
   const [a, b] = tcpPair();
   const remote: NetId = { hid: 0x0ad50102, pid: -1, uid: -1, gid: -1, groups: [], address: '10.213.1.2', port: 40000, local: false };
   const sides = [
@@ -99,12 +110,16 @@ function handshake(rules: Rules, serverConfig: string, clientConfig: string): { 
   ].map((s) => ({ ...s, step: undefined as ReturnType<Exchange<unknown>['next']> | undefined, end: undefined as unknown }));
   const advance = (s: (typeof sides)[0], value?: Buffer | void) => {
     process.env.XDG_CONFIG_HOME = s.config;
+    // the server checks the client's proof with every descriptor of this process taken
+    const filler = serverOutOfFds && s === sides[0] && value instanceof Buffer ? everyFreeFd() : [];
     try {
       s.step = s.ex.next(value);
       if (s.step.done) s.end = s.step.value ?? 'admitted';
     } catch (e) {
       s.end = (e as sys.CsError).code;
       sys.shutdown(s.fd, sys.SHUT_WR); // as the caller closing the stream would
+    } finally {
+      sys.closeAll(filler);
     }
   };
   for (const s of sides) advance(s);
@@ -147,6 +162,11 @@ describe('the challenge-response of a remote peer', () => {
     const r = handshake({ uid: me, gid: null }, configWithKey('server'), join(dir, 'nokey'));
     expect(r.client).toBe('EACCES');
     expect(r.server).toBe('ECONNRESET');
+  });
+
+  test('a server out of descriptors cannot read the key: both sides get EMFILE, not a refusal', () => {
+    const shared = configWithKey('shared');
+    expect(handshake({ uid: me, gid: null }, shared, shared, true)).toEqual({ server: 'EMFILE', client: 'EMFILE' });
   });
 
   test('the right key for a uid the service does not admit is refused', () => {

@@ -1,15 +1,16 @@
 // tcp/udp through the public stream API: csopen/csrecv/cspath on tcp, descriptor
 // records refused on tcp/udp, open()/listen() giving Node sockets, a udp Connection,
 // auto-start of a tcp service from its launch entry, and the CLI on tcp paths.
-import { chmodSync, mkdirSync, readSync, writeFileSync, writeSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readSync, writeFileSync, writeSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { once } from 'node:events';
 import { CS_OPEN_CREATE, csclose, csopen, cspath, csrecv, cssend, listen, open } from '../src';
 import { hashPort } from '../src/port';
-import { recvDatagram, sendDatagram } from '../src/net';
-import { AGAIN } from '../src/io';
-import { waitSync } from '../src/io';
+import { recvDatagram, sendDatagram, type NetSocket } from '../src/net';
+import { resolveService } from '../src/launch/service';
+import { createMountDir, recordedPid } from '../src/namespace';
+import { AGAIN, waitSync } from '../src/io';
 import { signalServer } from '../src/cli/kill';
 import { FIXTURES, freshRoot, killFixtures, openFds, removeRoot, runFixture } from './helpers';
 
@@ -65,6 +66,31 @@ test('csopen opens and creates tcp services; csrecv accepts with the peer; cssen
   expect(openFds()).toEqual(before);
 });
 
+test('a NetListener keeps connections that arrive before anyone asks, and closes those nobody took', async () => {
+  const name = service('early');
+  const warm = await listen(`/dev/tcp/local/${name}`);
+  const warmClient = await open(`/dev/tcp/local/${name}`);
+  (await warm.accept())!.destroy();
+  warmClient.destroy();
+  warm.close();
+  await new Promise((r) => setTimeout(r, 100));
+  const before = openFds();
+  const listener = await listen(`/dev/tcp/local/${name}`);
+  const clients = await Promise.all([0, 1, 2].map(() => open(`/dev/tcp/local/${name}`)));
+  await new Promise((r) => setTimeout(r, 300)); // admitted, with nobody listening for them
+  const first = await Promise.race([listener.accept(), new Promise((r) => setTimeout(r, 5000))]);
+  if (!first) throw new Error('the early connection was not kept for accept()');
+  (first as NetSocket).end('kept');
+  const [chunk] = await once(clients[0]!, 'data');
+  expect(String(chunk)).toBe('kept');
+  listener.close(); // the two nobody took are closed: their clients see the end
+  await Promise.all(clients.slice(1).map((c) => once(c.resume(), 'end')));
+  for (const c of clients) c.destroy();
+  (first as NetSocket).destroy();
+  await new Promise((r) => setTimeout(r, 100));
+  expect(openFds()).toEqual(before);
+});
+
 test('open() and listen() on tcp give NetSocket and NetListener; a udp open() is a datagram Connection', async () => {
   const name = service('async');
   const listener = await listen(`/dev/tcp/local/${name}`);
@@ -116,6 +142,25 @@ describe('a tcp service with a launch entry', () => {
     const echoed = spawnSync(process.execPath, [CLI, '-q', path], { input: 'via cs -q', env: { ...process.env, CS_PATH: root }, encoding: 'utf8', timeout: 15000 });
     expect(echoed.stdout).toBe('via cs -q');
     expect(cs(['-k', 'TERM', path]).status).toBe(0);
+  });
+
+  test('a start that fails leaves no record naming the client', () => {
+    const name = service('failing');
+    addEntry(name);
+    const path = `/dev/tcp/local/${name}`;
+    process.env.CS_PATH = root;
+    const { md } = resolveService(path);
+    createMountDir(md);
+    // the old log cannot be rotated onto a directory: the server is never spawned
+    writeFileSync(md.log, 'an old log\n');
+    mkdirSync(join(md.oldLog, 'in-the-way'), { recursive: true });
+    try {
+      expect(() => csopen(path)).toThrow(expect.objectContaining({ code: 'EISDIR' }));
+    } finally {
+      delete process.env.CS_PATH;
+    }
+    expect(recordedPid(md)).toBeNull();
+    expect(existsSync(md.socket)).toBe(false);
   });
 
   test('cs -t answers from CS_HOSTS_FILE', () => {

@@ -10,7 +10,7 @@ import * as sys from '../src/sys';
 import { mountDir, type MountDir } from '../src/namespace';
 import { parsePath } from '../src/path';
 import { findLaunchEntry } from '../src/namespace/entry';
-import { freshRoot, isRoot, testIf, killFixtures, openFds, removeRoot, runFixture, secondUser, startFixture, makeAuthFd, killPids } from './helpers';
+import { cpuTicks, fdCount, freshRoot, isRoot, testIf, killFixtures, openFds, removeRoot, rssKb, runFixture, secondUser, startFixture, makeAuthFd, killPids } from './helpers';
 
 const ROOT_DIR = join(__dirname, '..');
 let root: string;
@@ -73,6 +73,46 @@ function request(fd: number, line: string, fds?: number[]): string {
   writeSync(fd, `${line}\n`);
   if (fds) cs.cssend(fd, fds);
   return readLine(fd);
+}
+
+/**
+ * Write `line` over and over on `fd` and read nothing, until the service stops taking
+ * requests (nothing written for 500 ms) or `ms` passed; returns how many were written.
+ */
+async function flood(fd: number, line: string, ms: number): Promise<number> {
+  sys.setNonBlocking(fd, true);
+  const chunk = Buffer.from(line.repeat(1000));
+  let rest = chunk;
+  let written = 0;
+  const end = Date.now() + ms;
+  for (let progress = Date.now(); Date.now() < end && Date.now() - progress < 500; ) {
+    const n = sys.writeRaw(fd, rest);
+    if (n > 0) {
+      written += n;
+      progress = Date.now();
+      rest = rest.length > n ? rest.subarray(n) : chunk;
+    } else await new Promise((r) => setTimeout(r, 20));
+  }
+  return Math.floor(written / line.length);
+}
+
+/** Resolve once process `pid` used no CPU for 300 ms (it did what it could with its input), at most `ms`. */
+async function settled(pid: number, ms = 15000): Promise<void> {
+  const end = Date.now() + ms;
+  for (let last = -1; Date.now() < end; ) {
+    const now = cpuTicks(pid);
+    if (now === last) return;
+    last = now;
+    await new Promise((r) => setTimeout(r, 300));
+  }
+  throw new Error(`pid ${pid} still busy after ${ms} ms`);
+}
+
+/** Time `run` takes, in ms. */
+function timed(run: () => void): number {
+  const start = Date.now();
+  run();
+  return Date.now() - start;
 }
 
 /** Resolve once `file` no longer exists (inotify through fs.watch), bounded by `ms`. */
@@ -210,6 +250,29 @@ describe('fdstore', () => {
     await gone(md(FDSTORE).socket);
   });
 
+  test('a client that floods requests and never reads holds up nobody, and costs the service a bounded amount of memory', async () => {
+    const fd = open(FDSTORE);
+    const pid = serverPid(FDSTORE)!;
+    const [r, w] = sys.pipe();
+    // a hundred names: each `list` reply is about a kilobyte
+    for (let i = 0; i < 100; i++) expect(request(fd, `put name${String(i).padStart(3, '0')}`, [r])).toBe('ok 1');
+    closeSync(r);
+    closeSync(w);
+    const rss = rssKb(pid);
+    const flooder = cs.csopen(FDSTORE);
+    const requests = await flood(flooder, 'list\n', 5000);
+    expect(requests).toBeGreaterThan(10000); // its own socket buffers hold that many unread
+    const other = cs.csopen(FDSTORE);
+    expect(timed(() => {
+      expect(request(other, 'get name001')).toBe('ok 1');
+      closeSync(cs.csrecv(other, 1).fds[0]!);
+    })).toBeLessThan(2000);
+    // unbounded, the replies to what the flooder sent would be tens of megabytes
+    await settled(pid);
+    expect(rssKb(pid) - rss).toBeLessThan(8 * 1024);
+    for (const f of [flooder, other, fd]) cs.csclose(f);
+  });
+
   testIf(isRoot, 'needs root to run a client as a second user')('each uid sees only its own names', async () => {
     const uid = secondUser();
     const before = openFds();
@@ -281,6 +344,28 @@ describe('opener', () => {
     expect(request(fd, `${files}/public/missing.txt`)).toMatch(/^error ENOENT cannot open/);
     cs.csclose(fd);
     expect(openFds()).toEqual(before);
+  });
+
+  test('a client that floods requests and never reads holds up nobody; the descriptors it costs the service are bounded', async () => {
+    const path = opener(`${files}/public/*.txt\n`);
+    const fd = open(path);
+    const pid = serverPid(path)!;
+    expect(request(fd, `${files}/public/notes.txt`)).toBe('ok');
+    closeSync(cs.csrecv(fd, 1).fds[0]!);
+    const rss = rssKb(pid);
+    const flooder = cs.csopen(path);
+    const requests = await flood(flooder, `${files}/public/notes.txt\n`, 5000);
+    expect(requests).toBeGreaterThan(2000);
+    expect(timed(() => {
+      expect(request(fd, `${files}/public/notes.txt`)).toBe('ok');
+      closeSync(cs.csrecv(fd, 1).fds[0]!);
+    })).toBeLessThan(2000);
+    // one opened file per reply: unbounded, one per request the flooder sent
+    await settled(pid);
+    expect(fdCount(pid)).toBeLessThan(400);
+    expect(rssKb(pid) - rss).toBeLessThan(8 * 1024);
+    cs.csclose(flooder);
+    cs.csclose(fd);
   });
 
   test('the bundled opener allows nothing until its allow-list names files', () => {

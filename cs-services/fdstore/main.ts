@@ -5,7 +5,7 @@
 // (then one cssend record), `get NAME`, `del NAME`, `list`; reply lines `ok ...`
 // or `error CODE text`. Each uid sees only the names it stored.
 import { closeSync } from 'node:fs';
-import { csrecv, csserve, cssend, errorLine, LineReader, writeLine, type CsServer } from '../../src';
+import { closeAll, csrecv, csserve, dup, errorLine, LineReader, type CsServer } from '../../src';
 
 /** One record carries at most 252 payload descriptors (Linux's SCM_MAX_FD is 253, one is the auth fd). */
 const MAX_FDS = 252;
@@ -35,6 +35,23 @@ function closeQuietly(fds: readonly number[]): void {
     } catch {
       // gone already: nothing to release
     }
+  }
+}
+
+/** Queue a reply line; it goes out as the client reads (the loop stops reading a client that does not). */
+function reply(fd: number, text: string): void {
+  loop.send(fd, `${text}\n`);
+}
+
+/** Copies of `fds` for a reply, all or none (EMFILE when this process is out of descriptors). */
+function copies(fds: readonly number[]): number[] {
+  const made: number[] = [];
+  try {
+    for (const fd of fds) made.push(dup(fd));
+    return made;
+  } catch (e) {
+    closeAll(made);
+    throw e;
   }
 }
 
@@ -68,18 +85,18 @@ function request(fd: number, s: Session, line: string): void {
     if (name !== undefined) throw refuse('EINVAL', 'list takes no name');
     const prefix = `${s.uid}/`;
     const mine = [...store].filter(([key]) => key.startsWith(prefix));
-    writeLine(fd, [`ok ${mine.length}`, ...mine.map(([key, fds]) => `${key.slice(prefix.length)} ${fds.length}`)].join('\n'));
+    reply(fd, [`ok ${mine.length}`, ...mine.map(([key, fds]) => `${key.slice(prefix.length)} ${fds.length}`)].join('\n'));
   } else if (verb === 'put') {
     s.putting = keyOf(s, name);
   } else if (verb === 'get') {
-    const fds = stored(keyOf(s, name));
-    writeLine(fd, `ok ${fds.length}`);
-    cssend(fd, fds);
+    const sent = copies(stored(keyOf(s, name))); // the store keeps its own; a del must not close what is queued
+    reply(fd, `ok ${sent.length}`);
+    loop.sendRecord(fd, sent);
   } else if (verb === 'del') {
     const key = keyOf(s, name);
     const count = stored(key).length;
     setStored(key, null);
-    writeLine(fd, `ok ${count}`);
+    reply(fd, `ok ${count}`);
   } else {
     throw refuse('EINVAL', `unknown request '${verb}': put, get, del or list`);
   }
@@ -90,12 +107,12 @@ function end(fd: number): number {
   return -1;
 }
 
-/** Run a request: a refusal is answered and the connection goes on (a failed reply throws on). */
+/** Run a request: a refusal is answered and the connection goes on. */
 function answer(fd: number, run: () => void): void {
   try {
     run();
   } catch (e) {
-    writeLine(fd, errorLine(e));
+    reply(fd, errorLine(e));
   }
 }
 
@@ -107,13 +124,13 @@ function receive(fd: number, s: Session): number {
   try {
     ({ fds } = csrecv(fd, MAX_FDS));
   } catch (e) {
-    writeLine(fd, errorLine(e));
+    reply(fd, errorLine(e));
     return end(fd);
   }
   answer(fd, () => {
     if (fds.length === 0) throw refuse('EINVAL', 'put needs at least one descriptor');
     setStored(key, fds);
-    writeLine(fd, `ok ${fds.length}`);
+    reply(fd, `ok ${fds.length}`);
   });
   return 0;
 }

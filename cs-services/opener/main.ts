@@ -7,11 +7,12 @@
 // and a symbolic link as the last component are refused outright.
 import { closeSync, constants as C, fstatSync, openSync, readlinkSync, realpathSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { csserve, cssend, errorLine, LineReader, writeLine } from '../../src';
+import { csserve, errorLine, LineReader, type CsServer } from '../../src';
 import { allows, readAllowList } from './allow';
 
 const allowFile = process.argv[3] ?? join(dirname(require.main!.filename), 'allow');
 const readers = new Map<number, LineReader>();
+let loop: CsServer;
 
 function refuse(code: string, why: string): Error {
   return Object.assign(new Error(why), { code });
@@ -53,19 +54,16 @@ function openAllowed(path: string): number {
   }
 }
 
+/** Queue the reply: it goes out as the client reads (the loop stops reading a client that does not). */
 function answer(fd: number, path: string): void {
   let file: number;
   try {
     file = openAllowed(path);
   } catch (e) {
-    return writeLine(fd, errorLine(e));
+    return loop.send(fd, `${errorLine(e)}\n`);
   }
-  try {
-    writeLine(fd, 'ok');
-    cssend(fd, [file]);
-  } finally {
-    closeSync(file);
-  }
+  loop.send(fd, 'ok\n');
+  loop.sendRecord(fd, [file]); // the loop closes it once sent
 }
 
 function read(fd: number): number {
@@ -81,6 +79,7 @@ function read(fd: number): number {
 }
 
 csserve(process.argv[2] ?? '/dev/fdp/local/opener', {
+  init: (server) => (loop = server),
   connect: (fd) => {
     readers.set(fd, new LineReader());
   },

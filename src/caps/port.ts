@@ -51,6 +51,10 @@ export abstract class Port {
 
   /** The descriptors that can bring this port messages, for poll(2). */
   abstract pollTargets(): PollTarget[];
+  /** Milliseconds after which poll(2) must return though no target is ready (a paused accept); 0: none. */
+  retryIn(): number {
+    return 0;
+  }
   /** Send whatever output is queued, without blocking. */
   abstract flush(): void;
   /** caps_sys_setgen. */

@@ -15,7 +15,8 @@ export function pump(port: Port, timeoutMs: number, syscall = 'poll'): void {
     pfds[2 * i] = targets[i]!.fd;
     pfds[2 * i + 1] = targets[i]!.events;
   }
-  if (poll(pfds, targets.length, timeoutMs, syscall, port.path) <= 0) return;
+  const retry = port.retryIn();
+  if (poll(pfds, targets.length, retry > 0 && (timeoutMs < 0 || retry < timeoutMs) ? retry : timeoutMs, syscall, port.path) <= 0) return;
   for (let i = 0; i < targets.length; i++) {
     const revents = pfds[2 * i + 1]! >>> 16;
     if (revents) targets[i]!.ready(revents);

@@ -6,7 +6,9 @@ import type { CsId } from '../stream';
 import { greet, tryFinishAccept } from '../stream/listen';
 import { AGAIN, handshakeTimeout } from '../io';
 import { forget } from '../stream/registry';
-import { accept, close, closeAll, csError, POLLIN, SOCK_NONBLOCK, Watcher } from '../sys';
+import { Acceptor } from '../stream/acceptor';
+import { serverLog } from '../launch/serve';
+import { close, closeAll, csError, POLLIN, Watcher } from '../sys';
 import { admits, credOf } from './access';
 import { Budget, CLIENT_HELD, SERVICE_HELD } from './budget';
 import {
@@ -91,7 +93,7 @@ function startGeneration(): bigint {
 export class ServicePort extends Port {
   #listenFd: number;
   #md: MountDir;
-  #listenWatcher: Watcher;
+  #acceptor: Acceptor;
   #links = new Set<ClientLink>();
   /** Requests whose id get/wait reported and that are not replied yet. */
   #requests = new Map<number, Request>();
@@ -111,8 +113,10 @@ export class ServicePort extends Port {
     super(id, key);
     this.#listenFd = listenFd;
     this.#md = md;
-    this.#listenWatcher = new Watcher(listenFd);
-    this.#armAccept();
+    this.#acceptor = new Acceptor(listenFd, this.path, {
+      accepted: (fd) => this.#accepted(fd),
+      paused: (e) => serverLog(this.path, e.message),
+    });
     removeAtExit.add(this);
     if (removeAtExit.size === 1) process.on('exit', removeAllRecords);
   }
@@ -131,7 +135,8 @@ export class ServicePort extends Port {
   }
 
   pollTargets(): PollTarget[] {
-    const targets: PollTarget[] = [{ fd: this.#listenFd, events: POLLIN, ready: () => this.#acceptAll() }];
+    // while accepting is paused (out of descriptors) the listening socket would wake poll(2) at once
+    const targets: PollTarget[] = this.#acceptor.pausedFor > 0 ? [] : [{ fd: this.#listenFd, events: POLLIN, ready: () => this.#acceptor.acceptAll() }];
     for (const c of this.#links) {
       const link = c.link;
       if (!link) {
@@ -144,6 +149,10 @@ export class ServicePort extends Port {
     return targets;
   }
 
+  override retryIn(): number {
+    return this.#acceptor.pausedFor;
+  }
+
   flush(): void {
     for (const c of this.#links) c.link?.flush();
   }
@@ -151,37 +160,20 @@ export class ServicePort extends Port {
   /** A service reads all the time: its links are always watched. */
   protected wantReads(): void {}
 
-  #armAccept(): void {
-    if (this.closed) return;
-    this.#listenWatcher.onReadable(() => {
-      this.#acceptAll();
-      this.#armAccept();
-    });
-  }
-
-  #acceptAll(): void {
-    while (!this.closed) {
-      let fd: number;
-      try {
-        fd = accept(this.#listenFd, SOCK_NONBLOCK);
-      } catch {
-        return; // out of descriptors and the like: the next readiness tries again
-      }
-      if (fd < 0) return;
-      let id: CsId;
-      try {
-        id = greet(fd, this.#md, this.path);
-      } catch {
-        close(fd);
-        continue;
-      }
-      const c = new ClientLink(this, fd, new Watcher(fd), id);
-      c.timer = setTimeout(() => this.#drop(c), handshakeTimeout());
-      c.timer.unref();
-      this.#links.add(c);
-      this.onClients?.(this.#links.size);
-      this.#finishRecord(c);
+  #accepted(fd: number): void {
+    let id: CsId;
+    try {
+      id = greet(fd, this.#md, this.path);
+    } catch {
+      close(fd);
+      return;
     }
+    const c = new ClientLink(this, fd, new Watcher(fd), id);
+    c.timer = setTimeout(() => this.#drop(c), handshakeTimeout());
+    c.timer.unref();
+    this.#links.add(c);
+    this.onClients?.(this.#links.size);
+    this.#finishRecord(c);
   }
 
   /** Read the client's id record (the end of the cs rendezvous), then speak CAPS. */
@@ -365,7 +357,7 @@ export class ServicePort extends Port {
     super.close();
     removeAtExit.delete(this);
     if (removeAtExit.size === 0) process.off('exit', removeAllRecords);
-    this.#listenWatcher.close();
+    this.#acceptor.close();
     forget(this.#listenFd);
     this.removeRecords();
     close(this.#listenFd);

@@ -1,12 +1,15 @@
 // csserve(): the libcs server loop in C shape. Handlers get raw stream descriptors
 // and are called as things happen: a client connected, a stream is readable or
-// writable, the timeout or wakeup interval passed, the server is done. It runs on
-// serve(), so it takes a handed-over socket, retires when idle and cleans up alike.
+// writable, the timeout or wakeup interval passed, the server is done. Replies
+// queued with send()/sendRecord() go out as each client reads, never waiting on one.
+// It runs on serve(), so it takes a handed-over socket, retires when idle and cleans up alike.
 import { constants } from 'node:os';
-import { close, csError, dup, Watcher } from '../sys';
+import { close, closeAll, csError, dup, Watcher } from '../sys';
 import type { CsId } from '../stream/flags';
 import type { Connection } from '../stream/connection';
+import { recordMessage } from '../stream/record';
 import { forget, remember } from '../stream/registry';
+import { Outbox, OutputTotal } from './outbox';
 import { serve, serverLog, type Server, type ServeOptions } from './serve';
 
 /**
@@ -32,8 +35,12 @@ export interface CsServeHandlers {
 export type Interest = '' | 'r' | 'w' | 'rw';
 
 interface Client {
+  fd: number;
   watcher: Watcher;
   interest: Interest;
+  out: Outbox;
+  /** A queued send failed: the client is closed as soon as no handler runs for it. */
+  failed: boolean;
   waitingRead: boolean;
   waitingWrite: boolean;
   onReadable: () => void;
@@ -46,6 +53,7 @@ const isNegative = (r: unknown): boolean => typeof r === 'number' && r < 0;
 /** The loop csserve runs: its clients, timers and the Server underneath. */
 export class CsServer {
   #clients = new Map<number, Client>();
+  #output = new OutputTotal();
   #timeoutMs = 0;
   #wakeupMs = 0;
   #timer: NodeJS.Timeout | null = null;
@@ -96,28 +104,84 @@ export class CsServer {
 
   /** libcs csfd: set which readiness of client `fd` calls `read`/`write`. */
   watch(fd: number, interest: Interest): void {
-    const c = this.#clients.get(fd);
-    if (!c) throw csError('EBADF', 'csserve', this.path, `fd ${fd} is not a client of this server`);
+    const c = this.#client(fd, 'csserve');
     c.interest = interest;
-    if (!interest.includes('r') && c.waitingRead) {
-      c.waitingRead = false;
-      c.watcher.cancel(c.onReadable);
-    }
-    if (!interest.includes('w') && c.waitingWrite) {
-      c.waitingWrite = false;
-      c.watcher.cancel(c.onWritable);
-    }
     this.#arm(c);
+  }
+
+  /**
+   * Queue `data` for client `fd`, with descriptors `fds` that the loop takes over (it
+   * closes them once sent, or when the client goes). Sent as the client reads: while a
+   * client's unsent output is over its bound (see README) the loop calls no `read` for it.
+   */
+  send(fd: number, data: Uint8Array | string, fds: number[] = []): void {
+    this.#queue(fd, typeof data === 'string' ? Buffer.from(data) : data, fds, fds);
+  }
+
+  /** Queue a cssend record carrying `fds` (taken over, as with send()) for client `fd`. */
+  sendRecord(fd: number, fds: number[]): void {
+    let m;
+    try {
+      m = recordMessage(fds, this.path);
+    } catch (e) {
+      closeAll(fds);
+      throw e;
+    }
+    this.#queue(fd, m.data, m.fds, fds);
+  }
+
+  #queue(fd: number, data: Uint8Array, fds: number[], owned: number[]): void {
+    let c: Client;
+    try {
+      c = this.#client(fd, 'write');
+    } catch (e) {
+      closeAll(owned);
+      throw e;
+    }
+    c.out.push(data, fds, owned);
+    this.#flush(c);
+    this.#arm(c);
+  }
+
+  #client(fd: number, syscall: string): Client {
+    const c = this.#clients.get(fd);
+    if (!c) throw csError('EBADF', syscall, this.path, `fd ${fd} is not a client of this server`);
+    return c;
+  }
+
+  /** Send what the client takes; a send error means it is gone: close it once no handler runs for it. */
+  #flush(c: Client): void {
+    if (c.failed) return;
+    const wasOver = this.#output.over;
+    try {
+      c.out.flush(c.fd);
+    } catch {
+      c.failed = true;
+      setImmediate(() => this.#closeClient(c));
+    }
+    this.#armAllOnceBelow(wasOver);
+  }
+
+  /** The service's output fell below its bound: the clients it held back are read again. */
+  #armAllOnceBelow(wasOver: boolean): void {
+    if (wasOver && !this.#output.over) for (const other of this.#clients.values()) this.#arm(other);
   }
 
   /** Close client `fd` now, as a handler returning -1 does (nothing happens if it is closed already). */
   close(fd: number): void {
     const c = this.#clients.get(fd);
-    if (!c) return;
-    this.#clients.delete(fd);
+    if (c) this.#closeClient(c);
+  }
+
+  #closeClient(c: Client): void {
+    if (this.#clients.get(c.fd) !== c) return; // closed already (its fd may belong to a new client now)
+    this.#clients.delete(c.fd);
     c.watcher.close();
-    forget(fd);
-    close(fd);
+    const wasOver = this.#output.over;
+    c.out.discard();
+    this.#armAllOnceBelow(wasOver);
+    forget(c.fd);
+    close(c.fd);
     c.release();
   }
 
@@ -146,8 +210,11 @@ export class CsServer {
     conn.destroy();
     remember(fd, this.path);
     const c: Client = {
+      fd,
       watcher: new Watcher(fd),
       interest: this.handlers.read ? 'r' : '',
+      out: new Outbox(this.#output),
+      failed: false,
       waitingRead: false,
       waitingWrite: false,
       onReadable: () => {
@@ -156,7 +223,9 @@ export class CsServer {
       },
       onWritable: () => {
         c.waitingWrite = false;
-        this.#event(fd, c, this.handlers.write);
+        this.#flush(c);
+        if (c.interest.includes('w')) this.#event(fd, c, this.handlers.write);
+        else this.#arm(c);
       },
       release: this.#server.hold(),
     };
@@ -173,18 +242,24 @@ export class CsServer {
       serverLog(this.path, `handler failed on fd ${fd}: ${(e as Error).message}`);
       r = -1;
     }
-    if (isNegative(r)) this.close(fd);
-    else if (this.#clients.get(fd) === c) this.#arm(c);
+    if (isNegative(r) || c.failed) this.#closeClient(c);
+    else this.#arm(c);
   }
 
+  /** Wait for what the client's interest asks, less reads while its output is full, plus writability while output waits. */
   #arm(c: Client): void {
-    if (c.interest.includes('r') && !c.waitingRead) {
-      c.waitingRead = true;
-      c.watcher.onReadable(c.onReadable);
+    if (this.#clients.get(c.fd) !== c) return;
+    const read = c.interest.includes('r') && !c.out.full && !c.failed;
+    const write = (c.interest.includes('w') || !c.out.empty) && !c.failed;
+    if (read !== c.waitingRead) {
+      c.waitingRead = read;
+      if (read) c.watcher.onReadable(c.onReadable);
+      else c.watcher.cancel(c.onReadable);
     }
-    if (c.interest.includes('w') && !c.waitingWrite) {
-      c.waitingWrite = true;
-      c.watcher.onWritable(c.onWritable);
+    if (write !== c.waitingWrite) {
+      c.waitingWrite = write;
+      if (write) c.watcher.onWritable(c.onWritable);
+      else c.watcher.cancel(c.onWritable);
     }
   }
 

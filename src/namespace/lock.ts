@@ -1,15 +1,45 @@
 // The X-cs.mnt lock (flock) that serialises creating or starting a service, and
 // the P-cs.mnt record that tells whether the server that bound S-cs.mnt still lives.
-import { closeSync, constants as C, lstatSync, openSync, readFileSync, readlinkSync, symlinkSync, unlinkSync } from 'node:fs';
-import { flock, flockAsync, LOCK_EX, LOCK_NB, LOCK_UN, type CsError } from '../sys';
+import { closeSync, constants as C, fstatSync, lstatSync, openSync, readFileSync, readlinkSync, symlinkSync, unlinkSync, type Stats } from 'node:fs';
+import { csError, flock, flockAsync, LOCK_EX, LOCK_NB, LOCK_UN, type CsError } from '../sys';
 import type { MountDir } from './mount';
 
 export interface Lock {
   release(): void;
 }
 
+/** What a file that is not a regular one is, for the error that refuses it. */
+function kind(st: Stats): string {
+  if (st.isSymbolicLink()) return 'a symbolic link';
+  if (st.isFIFO()) return 'a FIFO';
+  if (st.isSocket()) return 'a socket';
+  if (st.isDirectory()) return 'a directory';
+  if (st.isCharacterDevice() || st.isBlockDevice()) return 'a device';
+  return 'not a regular file';
+}
+
+function notALockFile(md: MountDir, st: Stats): CsError {
+  return csError('EINVAL', 'open', md.lock, `the service's lock file is ${kind(st)}, not a regular file; remove it`);
+}
+
+/**
+ * Open (creating) the lock file. Anything planted there but a regular file is
+ * refused before it is opened, and the open neither follows a link nor waits on a FIFO.
+ */
 function openLockFile(md: MountDir): number {
-  return openSync(md.lock, C.O_RDONLY | C.O_CREAT | C.O_NOFOLLOW, 0o666);
+  try {
+    const st = lstatSync(md.lock);
+    if (!st.isFile()) throw notALockFile(md, st);
+  } catch (e) {
+    if ((e as CsError).code !== 'ENOENT') throw e;
+  }
+  const fd = openSync(md.lock, C.O_RDONLY | C.O_CREAT | C.O_NOFOLLOW | C.O_NONBLOCK | C.O_NOCTTY, 0o666);
+  const st = fstatSync(fd);
+  if (!st.isFile()) {
+    closeSync(fd);
+    throw notALockFile(md, st);
+  }
+  return fd;
 }
 
 function holding(fd: number): Lock {

@@ -8,7 +8,8 @@
 //       other          refused with that errno (13, EACCES); the server closes
 //   client -> server  <uid u32 LE> <Nc: 32 random bytes> <HMAC-SHA256(key, "cs-auth-2 client" Ns Nc uid E)>   68 bytes
 //   server -> client  0 <HMAC-SHA256(key, "cs-auth-2 server" Ns Nc uid E)>   33 bytes: admitted
-//                     or <errno>                                            1 byte, then close
+//                     or <errno>                                            1 byte, then close:
+//                        13 (EACCES) refused, else what kept the server from checking (24, EMFILE)
 //
 // `key` is the secret in the key file of that uid (see key.ts); uid is u32 LE. E is
 // the server's end of the connection: its address as 16 bytes (IPv4 as ::ffff:a.b.c.d)
@@ -20,7 +21,7 @@
 // so a client's proof (made for the relay's address) never matches there, and without
 // the key it cannot answer the client itself.
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { csError, errnoCode, inet6Bytes, localInet, type InetAddress } from '../sys';
+import { csError, errnoCode, inet6Bytes, localInet, type CsError, type InetAddress } from '../sys';
 import type { MountDir } from '../namespace';
 import { inGroup } from './accounts';
 import { readExact, writeAll, type Exchange } from './exchange';
@@ -76,7 +77,14 @@ export function* serverAuth(fd: number, id: NetId, rules: Rules, path: string): 
   yield writeAll(fd, Buffer.concat([MAGIC, Buffer.of(PROVE), ns]), what, path);
   const answer = (yield readExact(fd, ANSWER_BYTES, what, path)) as Buffer;
   const c = { ns, nc: answer.subarray(4, 4 + NONCE_BYTES), uid: answer.readUInt32LE(0), server: localInet(fd) };
-  const key = admits(rules, c.uid) ? keyOf(c.uid, path) : null;
+  let key: Buffer | null;
+  try {
+    key = admits(rules, c.uid) ? keyOf(c.uid, path) : null;
+  } catch (e) {
+    // the server could not check the proof (out of descriptors): the client hears why
+    yield writeAll(fd, Buffer.of(-(e as CsError).errno || EACCES), what, path); // never 0, which admits
+    throw e;
+  }
   if (key === null || !timingSafeEqual(mac(key, 'client', c), answer.subarray(4 + NONCE_BYTES))) {
     yield writeAll(fd, Buffer.of(EACCES), what, path);
     throw csError('EACCES', what, path, `remote peer ${id.address} did not prove uid ${c.uid} with a key the service admits`);
@@ -85,14 +93,15 @@ export function* serverAuth(fd: number, id: NetId, rules: Rules, path: string): 
   return { ...id, uid: c.uid };
 }
 
-/** The key of `uid` as this host keeps it, or null when it has none that may be used. */
+/** The key of `uid` as this host keeps it, or null when it has none that may be used; EMFILE/ENFILE when it cannot look. */
 function keyOf(uid: number, path: string): Buffer | null {
   const file = keyFileOf(uid);
   if (file === null) return null;
   try {
     return readKey(file, uid, path);
-  } catch {
-    return null;
+  } catch (e) {
+    if ((e as CsError).code === 'EACCES') return null;
+    throw e;
   }
 }
 
@@ -117,7 +126,8 @@ export function* clientAuth(fd: number, path: string): Exchange<void> {
   u.writeUInt32LE(uid);
   yield writeAll(fd, Buffer.concat([u, c.nc, mac(key, 'client', c)]), what, path);
   const result = ((yield readExact(fd, 1, what, path)) as Buffer)[0];
-  if (result !== ADMITTED) throw csError(errnoCode(result), what, path, `the server refused the proof for uid ${uid} (key file ${keyFile()})`);
+  if (result === EACCES) throw csError('EACCES', what, path, `the server refused the proof for uid ${uid} (key file ${keyFile()})`);
+  if (result !== ADMITTED) throw csError(errnoCode(result), what, path, `the server could not check the proof for uid ${uid}`);
   const proof = (yield readExact(fd, MAC_BYTES, what, path)) as Buffer;
   if (!timingSafeEqual(mac(key, 'server', c), proof)) {
     throw csError('EACCES', what, path, `the server did not prove it holds the key of uid ${uid}: something between this host and the service answered for it`);

@@ -27,7 +27,8 @@ export function keyFileOf(uid: number): string | null {
 
 /**
  * The secret in `file`, which must be a regular file owned by `uid` that nobody
- * else may read. Throws EACCES naming what is wrong (`path` is the cs path).
+ * else may read. Throws EACCES naming what is wrong (`path` is the cs path), or
+ * EMFILE/ENFILE when this process cannot open it for want of descriptors.
  */
 export function readKey(file: string, uid: number, path?: string): Buffer {
   const refuse = (why: string) => csError('EACCES', 'csopen', path, `key file ${file} ${why}`);
@@ -35,7 +36,10 @@ export function readKey(file: string, uid: number, path?: string): Buffer {
   try {
     fd = openSync(file, C.O_RDONLY | C.O_NOFOLLOW | C.O_NONBLOCK);
   } catch (e) {
-    throw refuse(`cannot be opened (${(e as CsError).code})`);
+    const code = (e as CsError).code;
+    // out of descriptors says nothing about the key: report that, not a refusal
+    if (code === 'EMFILE' || code === 'ENFILE') throw csError(code, 'csopen', path, `key file ${file} cannot be opened now`);
+    throw refuse(`cannot be opened (${code})`);
   }
   try {
     const st = fstatSync(fd);

@@ -1,42 +1,42 @@
 // The async API's tcp server: accepts on a service's listening socket, runs each
 // client's access handshake without blocking, and hands out NetSockets with their
-// peer identity, as 'connection' events and as an async iterable.
-import { EventEmitter, on } from 'node:events';
+// peer identity, as 'connection' events and as an async iterable (queued until asked).
 import { close, csError, Watcher } from '../sys';
 import { removeRecords, type MountDir } from '../namespace';
 import type { CsPath } from '../path';
+import { Acceptor } from '../stream/acceptor';
+import { Arrivals } from '../stream/arrivals';
 import { forget } from '../stream/registry';
 import type { NetId } from './identity';
 import { netPath } from './netpath';
-import { acceptNet, admitAsync, netCreate, netServerDir } from './server';
+import { admitAsync, netCreate, netServerDir, netStreamId } from './server';
 import { NetSocket } from './socket-stream';
 
-export class NetListener extends EventEmitter implements AsyncIterable<NetSocket> {
+export class NetListener extends Arrivals<NetSocket> {
   /** cspath of the listener: /dev/tcp/<address>/<port>. */
   readonly path: string;
-  #watcher: Watcher;
+  #acceptor: Acceptor;
   #closed = false;
 
   /** Takes ownership of `fd`, a non-blocking tcp listening socket serving mount directory `md`. */
   constructor(readonly fd: number, readonly md: MountDir) {
-    super();
+    super(false);
     this.path = netPath(fd);
-    this.#watcher = new Watcher(fd);
-    this.#arm();
+    this.#acceptor = new Acceptor(fd, this.path, {
+      accepted: (stream) => this.#accepted(stream),
+      paused: (e) => this.emit('clientError', e),
+    });
   }
 
-  #arm(): void {
-    if (!this.#closed) this.#watcher.onReadable(() => this.#acceptAll());
-  }
-
-  #acceptAll(): void {
-    if (this.#closed) return;
+  #accepted(fd: number): void {
+    let id: NetId;
     try {
-      for (let r; (r = acceptNet(this.fd)); ) this.#admit(r.fd, r.id);
+      id = netStreamId(fd);
     } catch (e) {
-      this.emit('clientError', e); // EMFILE and the like: try again at the next readiness
+      this.emit('clientError', e); // the peer left before we asked who it is
+      return;
     }
-    this.#arm();
+    void this.#admit(fd, id);
   }
 
   async #admit(fd: number, id: NetId): Promise<void> {
@@ -44,7 +44,7 @@ export class NetListener extends EventEmitter implements AsyncIterable<NetSocket
     try {
       const peer = await admitAsync(fd, watcher, id, this.md, this.md.path);
       if (this.#closed) throw new Error('listener closed');
-      this.emit('connection', new NetSocket({ fd, watcher, path: netPath(fd), peer }));
+      this.deliver(new NetSocket({ fd, watcher, path: netPath(fd), peer }));
     } catch (e) {
       watcher.close();
       close(fd);
@@ -56,19 +56,13 @@ export class NetListener extends EventEmitter implements AsyncIterable<NetSocket
     return this.#closed;
   }
 
-  /** Connections as they are admitted, until the listener closes. */
-  async *[Symbol.asyncIterator](): AsyncIterator<NetSocket> {
-    if (this.#closed) return;
-    for await (const [socket] of on(this, 'connection', { close: ['close'] })) yield socket as NetSocket;
-  }
-
   unref(): this {
-    this.#watcher.unref();
+    this.#acceptor.unref();
     return this;
   }
 
   ref(): this {
-    this.#watcher.ref();
+    this.#acceptor.ref();
     return this;
   }
 
@@ -76,10 +70,11 @@ export class NetListener extends EventEmitter implements AsyncIterable<NetSocket
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#watcher.close();
+    this.#acceptor.close();
     forget(this.fd);
     removeRecords(this.md);
     close(this.fd);
+    this.endArrivals();
     this.emit('close');
   }
 }

@@ -80,11 +80,11 @@ export function netCreate(p: CsPath): number {
   }
 }
 
-/** A freshly accepted tcp stream with the peer's identity; closes it on failure. */
-function accepted(fd: number): { fd: number; id: NetId } {
+/** Make a freshly accepted tcp stream ready (no Nagle delay) and tell whose it is; closes `fd` on failure. */
+export function netStreamId(fd: number): NetId {
   try {
     setsockoptInt(fd, IPPROTO_TCP, TCP_NODELAY, 1);
-    return { fd, id: peerId(fd) };
+    return peerId(fd);
   } catch (e) {
     close(fd);
     throw e;
@@ -97,7 +97,7 @@ function accepted(fd: number): { fd: number; id: NetId } {
  */
 export function acceptNet(listenFd: number): { fd: number; id: NetId } | null {
   const fd = accept(listenFd, SOCK_NONBLOCK);
-  return fd < 0 ? null : accepted(fd);
+  return fd < 0 ? null : { fd, id: netStreamId(fd) };
 }
 
 /** Run a service's access rules on a freshly accepted stream (sync); returns the admitted identity. */
@@ -117,7 +117,8 @@ export function admitAsync(fd: number, watcher: Watcher, id: NetId, rules: Rules
 export function netAccept(listenFd: number): { fd: number; id: NetId } {
   const info = lookup(listenFd);
   const path = info?.path ?? `fd ${listenFd}`;
-  const r = accepted(acceptPending(listenFd, 'csrecv', path));
+  const fd = acceptPending(listenFd, 'csrecv', path);
+  const r = { fd, id: netStreamId(fd) };
   try {
     const id = admitSync(r.fd, r.id, info?.md, path);
     remember(r.fd, netPath(r.fd));

@@ -42,6 +42,8 @@ function launch(s: Service): number {
     recordPid(s.md, pid);
     return pid;
   } catch (e) {
+    // a tcp bind recorded this process as the server: that record must not outlive the failed start
+    removeRecords(s.md);
     removeIfPresent(s.md.socket);
     throw e;
   } finally {

@@ -57,10 +57,16 @@ function checkFds(fds: readonly number[], path?: string): void {
   }
 }
 
+/** What one record carrying `fds` sends: this process's id record, and [auth fd, ...fds] (the auth fd stays this process's). */
+export function recordMessage(fds: readonly number[], path?: string): { data: Uint8Array; fds: number[] } {
+  checkFds(fds, path);
+  return { data: ownRecord(), fds: [authFd(), ...fds] };
+}
+
 /** Send one record with `fds`; AGAIN when the socket buffer is full (whatever the fd's mode). */
 export function trySendRecord(fd: number, fds: readonly number[], path?: string): typeof AGAIN | void {
-  checkFds(fds, path);
-  const n = sendFds(fd, ownRecord(), [authFd(), ...fds], MSG_DONTWAIT);
+  const m = recordMessage(fds, path);
+  const n = sendFds(fd, m.data, m.fds, MSG_DONTWAIT);
   if (n === -EAGAIN) return AGAIN;
   if (n < 0) throw errnoError(-n, 'cssend', path);
   if (n !== RECORD_SIZE) throw csError('EIO', 'cssend', path, `short send of the id record (${n} of ${RECORD_SIZE} bytes)`);

@@ -1,0 +1,80 @@
+// What the async servers (Listener for fdp, NetListener for tcp) share once a client
+// is admitted: the hand-out to a waiting accept(), to 'connection' listeners, or to
+// a bounded queue until someone asks; an arrival beyond the queue is closed, never
+// left open with nobody holding it.
+import { EventEmitter } from 'node:events';
+import { csError } from '../sys';
+import { BACKLOG } from './flags';
+import { abortError } from '../io';
+
+/** Admitted streams kept for an accept() to come; as many as the listen backlog. */
+const MAX_QUEUED = BACKLOG;
+
+export abstract class Arrivals<T extends { destroy(): unknown }> extends EventEmitter implements AsyncIterable<T> {
+  #queue: T[] = [];
+  #waiters: ((c: IteratorResult<T>) => void)[] = [];
+  #ended = false;
+
+  abstract readonly path: string;
+
+  /** @param closeOnBreak leaving a `for await` loop early closes the listener (as it destroys a Node stream) */
+  constructor(private readonly closeOnBreak: boolean) {
+    super();
+  }
+
+  /** Hand an admitted stream out. */
+  protected deliver(conn: T): void {
+    const waiter = this.#waiters.shift();
+    if (waiter) waiter({ value: conn, done: false });
+    else if (this.listenerCount('connection') > 0) this.emit('connection', conn);
+    else if (this.#queue.length < MAX_QUEUED) this.#queue.push(conn);
+    else {
+      conn.destroy();
+      this.emit('clientError', csError('ECONNREFUSED', 'accept', this.path, `${MAX_QUEUED} connections already wait for accept(); closed this one`));
+    }
+  }
+
+  /** Accept the next connection (undefined once the listener is closed); an aborted signal rejects the wait. */
+  accept(opts: { signal?: AbortSignal } = {}): Promise<T | undefined> {
+    const { signal } = opts;
+    if (signal?.aborted) return Promise.reject(abortError(signal));
+    const queued = this.#queue.shift();
+    if (queued) return Promise.resolve(queued);
+    if (this.#ended) return Promise.resolve(undefined);
+    return new Promise((resolve, reject) => {
+      const onAbort = () => {
+        const i = this.#waiters.indexOf(waiter);
+        if (i >= 0) this.#waiters.splice(i, 1);
+        reject(abortError(signal!));
+      };
+      const waiter = (r: IteratorResult<T>) => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve(r.done ? undefined : r.value);
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.#waiters.push(waiter);
+    });
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<T> {
+    return {
+      next: async () => {
+        const c = await this.accept();
+        return c ? { value: c, done: false } : { value: undefined, done: true };
+      },
+      return: async () => {
+        if (this.closeOnBreak) this.close();
+        return { value: undefined, done: true };
+      },
+    };
+  }
+
+  abstract close(): void;
+
+  /** The listener closed: queued streams are closed, waiting accept()s get undefined. */
+  protected endArrivals(): void {
+    this.#ended = true;
+    for (const c of this.#queue.splice(0)) c.destroy();
+    for (const w of this.#waiters.splice(0)) w({ value: undefined, done: true });
+  }
+}
