@@ -1,0 +1,26 @@
+// csping (cs.3): is a host's echo service, or any echoing stream service, alive?
+import { csError } from '../sys';
+import { csclose, csopen } from './api';
+import { handshakeTimeout } from './flags';
+import { CS_LINE, csread, cswrite } from './rw';
+
+const HELLO = 'yo\n';
+
+/**
+ * Open `name`'s echo service (`/dev/tcp/<name>/inet.echo`), or the service `name`
+ * when it is a path (`/dev/fdp/local/echo`), send a short line and check that it
+ * comes back, all within $CS_TIMEOUT_MS per wait. Returns nothing when it does;
+ * throws csopen's errors, ETIMEDOUT, or EPROTO when something else answers.
+ */
+export function csping(name: string): void {
+  const path = name.startsWith('/') ? name : `/dev/tcp/${name}/inet.echo`;
+  const fd = csopen(path);
+  try {
+    const ms = handshakeTimeout();
+    cswrite(fd, HELLO, ms);
+    const back = csread(fd, HELLO.length, CS_LINE, ms).toString('latin1');
+    if (back !== HELLO) throw csError('EPROTO', 'csping', path, `sent ${JSON.stringify(HELLO)}, got ${JSON.stringify(back)}`);
+  } finally {
+    csclose(fd);
+  }
+}
