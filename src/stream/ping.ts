@@ -1,8 +1,8 @@
 // csping (cs.3): is a host's echo service, or any echoing stream service, alive?
-import { csError } from '../sys';
+import { csError, type CsError } from '../sys';
 import { csclose, csopen } from './api';
 import { handshakeTimeout } from './flags';
-import { CS_LINE, csread, cswrite } from './rw';
+import { CS_EXACT, csread, cswrite } from './rw';
 
 const HELLO = 'yo\n';
 
@@ -18,8 +18,14 @@ export function csping(name: string): void {
   try {
     const ms = handshakeTimeout();
     cswrite(fd, HELLO, ms);
-    const back = csread(fd, HELLO.length, CS_LINE, ms).toString('latin1');
-    if (back !== HELLO) throw csError('EPROTO', 'csping', path, `sent ${JSON.stringify(HELLO)}, got ${JSON.stringify(back)}`);
+    let back: string;
+    try {
+      back = csread(fd, HELLO.length, CS_EXACT, ms).toString('latin1');
+    } catch (e) {
+      if ((e as CsError).code !== 'EINVAL') throw e;
+      back = 'fewer bytes and the end of the stream';
+    }
+    if (back !== HELLO) throw csError('EPROTO', 'csping', path, `sent ${JSON.stringify(HELLO)}, got ${JSON.stringify(back)}: not an echo service`);
   } finally {
     csclose(fd);
   }
