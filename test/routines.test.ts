@@ -1,14 +1,16 @@
 // The rest of the cs.3 routines, against real processes where they involve one:
 // cspipe, csread/cswrite/cspeek and their modes, csping, cslocal, csbind, csauth,
 // csfull, csattr, csvar.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as cs from '../src';
 import * as sys from '../src/sys';
 import { resolveService } from '../src/stream/resolve';
-import { FIXTURES, freshRoot, killFixtures, makeAuthFd, openFds, removeRoot, startFixture } from './helpers';
+import { StatusSampler } from '../cs-services/ssd/sample';
+import { unavailable } from './netns';
+import { FIXTURES, testIf, freshRoot, killFixtures, makeAuthFd, openFds, removeRoot, startFixture } from './helpers';
 
 let root: string;
 let seq = 0;
@@ -256,5 +258,87 @@ describe('csfull, csattr, csvar', () => {
     expect(cs.csvar(cs.CS_VAR_LOCAL, true)).toBe('/tmp/cs');
     expect(cs.csvar(cs.CS_VAR_TRUST)).toBe(process.env.CS_MOUNT_TRUST || '/usr/local:/usr');
     expect(() => cs.csvar(4)).toThrow(expect.objectContaining({ code: 'EINVAL', syscall: 'csvar' }));
+  });
+});
+
+describe('tcp paths the README promises', () => {
+  test('/dev/tcp/local/0 with CS_OPEN_CREATE listens on a port the system chose; cspath tells it and clients reach it', () => {
+    const l = cs.csopen('/dev/tcp/local/0', cs.CS_OPEN_CREATE);
+    try {
+      const port = Number(cs.cspath(l).split('/').pop());
+      expect(port).toBeGreaterThan(0);
+      const c = cs.csopen(`/dev/tcp/127.0.0.1/${port}`);
+      const { fds: [s] } = cs.csrecv(l);
+      cs.cswrite(c, 'zero\n');
+      expect(cs.csread(s, 8, cs.CS_LINE, 5000).toString()).toBe('zero\n');
+      cs.csclose(c);
+      cs.csclose(s);
+    } finally {
+      cs.csclose(l);
+    }
+    expect(() => cs.csopen('/dev/tcp/local/0')).toThrow(expect.objectContaining({ code: 'EINVAL' }));
+  });
+
+  test.each([
+    ['/dev/tcp/[::1]/v6svc', '::1'],
+    ['/dev/tcp/[0:0:0:0:0:0:0:1]/v6svc', '::1'],
+    ['/dev/tcp/[::ffff:127.0.0.1]/v6svc', '127.0.0.1'],
+  ])('%s: create, connect and csinet work; cspath names the address', async (path, address) => {
+    const r = await new Promise<{ code: number | null; stdout: string }>((resolve) => {
+      const child = spawn(process.execPath, [join(FIXTURES, 'routines-peer.js'), 'loop', path], { stdio: ['ignore', 'pipe', 'inherit'] });
+      let stdout = '';
+      child.stdout!.on('data', (d) => (stdout += d));
+      child.once('close', (code) => resolve({ code, stdout }));
+    });
+    expect(r.code).toBe(0);
+    const out = JSON.parse(r.stdout);
+    const host = address.includes(':') ? `[${address}]` : address;
+    expect(out.got).toBe('hi\n');
+    expect(out.client).toBe(out.listener);
+    expect(out.listener).toMatch(new RegExp(`^/dev/tcp/${host.replace(/[[\]]/g, '\\$&')}/[0-9]+$`));
+    const inet = cs.csinet(path);
+    expect(inet.address).toBe(address);
+    expect(inet.addr).toBe(address === '127.0.0.1' ? 0x7f000001 : 0);
+  });
+
+  const netnsWhy = unavailable();
+  testIf(netnsWhy === null, netnsWhy ?? '')('/dev/tcp/[fe80::1%d0]/svc: a link-local address with its zone works (in a network namespace with that address on d0)', async () => {
+    const ns = `csll${process.pid}`;
+    const ip = (...args: string[]) => expect(spawnSync('ip', args, { encoding: 'utf8' }).stderr).toBe('');
+    ip('netns', 'add', ns);
+    try {
+      ip('-n', ns, 'link', 'set', 'lo', 'up');
+      ip('-n', ns, 'link', 'add', 'd0', 'type', 'veth', 'peer', 'name', 'd1');
+      ip('-n', ns, 'addr', 'add', 'fe80::1/64', 'dev', 'd0', 'nodad');
+      ip('-n', ns, 'link', 'set', 'd1', 'up');
+      ip('-n', ns, 'link', 'set', 'd0', 'up');
+      const r = spawnSync('ip', ['netns', 'exec', ns, process.execPath, join(FIXTURES, 'routines-peer.js'), 'loop', '/dev/tcp/[fe80::1%d0]/llsvc'], { encoding: 'utf8', env: process.env, timeout: 20000 });
+      expect(r.stderr).toBe('');
+      const out = JSON.parse(r.stdout);
+      expect(out.got).toBe('hi\n');
+      expect(out.listener).toMatch(/^\/dev\/tcp\/\[fe80::1%d0\]\/[0-9]+$/);
+      expect(out.client).toBe(out.listener);
+      expect(cs.csinet('/dev/tcp/[fe80::1%d0]/llsvc').address).toBe('fe80::1%d0');
+    } finally {
+      spawnSync('ip', ['netns', 'del', ns]);
+    }
+  });
+
+  test('a zone that names no interface is ENXIO', () => {
+    expect(() => cs.csopen('/dev/tcp/[fe80::1%nosuchif0]/x', cs.CS_OPEN_CREATE)).toThrow(expect.objectContaining({ code: 'ENXIO' }));
+  });
+});
+
+describe('the status daemon sampler', () => {
+  test('a sample right after another reports CPU shares over a window long enough to measure, not over a few ticks', () => {
+    const sampler = new StatusSampler();
+    const first = sampler.sample();
+    const second = sampler.sample(); // microseconds later: a window of 0..2 ticks
+    // both cover the time since boot, so they agree to within rounding
+    expect(Math.abs(second.pctusr - first.pctusr)).toBeLessThanOrEqual(1);
+    expect(Math.abs(second.pctsys - first.pctsys)).toBeLessThanOrEqual(1);
+    const line = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+    const total = line.reduce((a, b) => a + b, 0);
+    expect(Math.abs(second.pctusr - Math.round((100 * (line[0] + line[1])) / total))).toBeLessThanOrEqual(1);
   });
 });
