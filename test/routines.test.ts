@@ -10,20 +10,11 @@ import * as sys from '../src/sys';
 import { resolveService } from '../src/stream/resolve';
 import { StatusSampler } from '../cs-services/ssd/sample';
 import { unavailable } from './netns';
-import { FIXTURES, testIf, freshRoot, killFixtures, makeAuthFd, openFds, removeRoot, startFixture } from './helpers';
+import { FIXTURES, freshRootEachTest, openFds, startFixture, testIf } from './helpers';
 
-let root: string;
+const root = freshRootEachTest();
 let seq = 0;
 const svc = (what: string) => `${what}${process.pid}x${seq++}`;
-
-beforeEach(() => {
-  root = freshRoot();
-  makeAuthFd();
-});
-afterEach(async () => {
-  await killFixtures();
-  removeRoot(root);
-});
 
 /** Run fixture routines-peer.js MODE with `fd` as its fd 3; resolves once its output is complete (close, not exit). */
 function peer(mode: string, fd: number): { pid: number; done: Promise<{ code: number | null; stdout: string; stderr: string }> } {
@@ -254,7 +245,7 @@ describe('csfull, csattr, csvar', () => {
   });
 
   test('csvar: the environment or libcs defaults; trust ignores the environment', () => {
-    expect(cs.csvar(cs.CS_VAR_LOCAL)).toBe(root);
+    expect(cs.csvar(cs.CS_VAR_LOCAL)).toBe(root());
     expect(cs.csvar(cs.CS_VAR_LOCAL, true)).toBe('/tmp/cs');
     expect(cs.csvar(cs.CS_VAR_TRUST)).toBe(process.env.CS_MOUNT_TRUST || '/usr/local:/usr');
     expect(() => cs.csvar(4)).toThrow(expect.objectContaining({ code: 'EINVAL', syscall: 'csvar' }));
