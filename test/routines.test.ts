@@ -232,6 +232,8 @@ describe('csfull, csattr, csvar', () => {
     expect(cs.csfull(cs.csaddr('alpha'))).toBe('alpha.example.org');
     expect(() => cs.csfull(cs.csaddr('10.1.1.1'))).toThrow(expect.objectContaining({ code: 'ENOTFOUND' }));
     expect(() => cs.csfull(-5)).toThrow(expect.objectContaining({ code: 'EINVAL' }));
+    delete process.env.CS_HOSTS_FILE; // the system resolver (getnameinfo) names loopback from /etc/hosts
+    expect(cs.csfull(0x7f000001)).toBe(readFileSync('/etc/hosts', 'utf8').match(/^127\.0\.0\.1\s+(\S+)/m)![1]);
   });
 
   test('csattr: name and addr, and the status once noted; unknown attributes are undefined, unknown hosts ENOTFOUND', () => {
