@@ -79,10 +79,12 @@ describe('csname, csaddr, csntoa', () => {
 
 describe('csinet', () => {
   test.each([
-    ['/dev/tcp/alpha/lookupd', { addr: num('10.213.9.1'), port: 28629, proto: 'tcp' }],
-    ['/dev/udp/alpha/tst/user', { addr: num('10.213.9.1'), port: 7950, proto: 'udp' }],
-    ['/dev/tcp/10.0.0.1/8080', { addr: num('10.0.0.1'), port: 8080, proto: 'tcp' }],
-    ['/dev/udp/alpha', { addr: num('10.213.9.1'), port: 0, proto: 'udp' }],
+    ['/dev/tcp/alpha/lookupd', { addr: num('10.213.9.1'), address: '10.213.9.1', port: 28629, proto: 'tcp' }],
+    ['/dev/udp/alpha/tst/user', { addr: num('10.213.9.1'), address: '10.213.9.1', port: 7950, proto: 'udp' }],
+    ['/dev/tcp/10.0.0.1/8080', { addr: num('10.0.0.1'), address: '10.0.0.1', port: 8080, proto: 'tcp' }],
+    ['/dev/udp/alpha', { addr: num('10.213.9.1'), address: '10.213.9.1', port: 0, proto: 'udp' }],
+    ['/dev/tcp/[::1]/8080', { addr: 0, address: '::1', port: 8080, proto: 'tcp' }],
+    ['/dev/tcp/[::ffff:10.0.0.1]/8080', { addr: num('10.0.0.1'), address: '10.0.0.1', port: 8080, proto: 'tcp' }],
   ])('%s', (path, want) => {
     hostsFile('10.213.9.1 alpha\n');
     expect(net.csinet(path)).toEqual(want);

@@ -48,17 +48,31 @@ function terminalIdle(now: number): Map<string, number> {
   return idle;
 }
 
-/** Successive status samples; CPU shares are over the time since the previous one (since boot at first). */
+/**
+ * Clock ticks (summed over all CPUs) a share must span before it is reported over a
+ * new window: /proc/stat counts in ticks, so a window of a few ticks could only say
+ * 0, 50 or 100 %. 200 ticks give half-percent resolution.
+ */
+const MIN_WINDOW_TICKS = 200;
+
+/**
+ * Successive status samples. CPU shares are over the time since the previous sample
+ * (since boot at first); a sample too soon after the previous one to measure (fewer
+ * than MIN_WINDOW_TICKS) reports over the window before it too, which is long enough.
+ */
 export class StatusSampler {
-  #cpu: CpuTimes = { user: 0, system: 0, total: 0 };
+  #start: CpuTimes = { user: 0, system: 0, total: 0 };
+  #last: CpuTimes = this.#start;
 
   sample(): CsStat {
     const cpu = cpuTimes();
-    const spent = cpu.total - this.#cpu.total || 1;
+    const recent = cpu.total - this.#last.total < MIN_WINDOW_TICKS;
+    const from = recent ? this.#start : this.#last;
+    const spent = cpu.total - from.total || 1;
     const pct = (part: number) => Math.min(100, Math.max(0, Math.round((100 * part) / spent)));
-    const pctusr = pct(cpu.user - this.#cpu.user);
-    const pctsys = pct(cpu.system - this.#cpu.system);
-    this.#cpu = cpu;
+    const pctusr = pct(cpu.user - from.user);
+    const pctsys = pct(cpu.system - from.system);
+    if (!recent) [this.#start, this.#last] = [this.#last, cpu];
     const up = Math.round(uptime());
     const idle = [...terminalIdle(Date.now()).values()];
     return {

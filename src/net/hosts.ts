@@ -63,20 +63,26 @@ export function hostsFile(): string | null {
   return process.env.CS_HOSTS_FILE || null;
 }
 
-/** Addresses of `name` in an /etc/hosts-style file (`address name [alias...]`, # comments), in file order. */
-export function lookupHostsFile(file: string, name: string): string[] {
+/** The entries of an /etc/hosts-style file (`address name [alias...]`, # comments), in file order; none if unreadable. */
+export function hostsFileEntries(file: string): { address: string; names: string[] }[] {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch {
     return [];
   }
-  const want = name.toLowerCase();
-  const found: string[] = [];
+  const entries: { address: string; names: string[] }[] = [];
   for (const line of text.split('\n')) {
     const [address, ...names] = line.replace(/#.*/u, '').trim().split(/\s+/u);
-    if (address && isIP(address) && names.some((n) => n.toLowerCase() === want)) found.push(canonicalAddress(address));
+    if (address && isIP(address) && names.length) entries.push({ address: canonicalAddress(address), names });
   }
+  return entries;
+}
+
+/** Addresses of `name` in an /etc/hosts-style file, in file order. */
+export function lookupHostsFile(file: string, name: string): string[] {
+  const want = name.toLowerCase();
+  const found = hostsFileEntries(file).filter((e) => e.names.some((n) => n.toLowerCase() === want)).map((e) => e.address);
   return [...new Set(found)];
 }
 

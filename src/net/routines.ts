@@ -7,7 +7,7 @@ import { csError, resolverError, type CsError } from '../sys';
 import { isThisHost } from '../namespace';
 import { parsePath } from '../path';
 import { csport } from '../port';
-import { hostAddress, ipv4Number, literalAddress, resolveHostSync } from './hosts';
+import { canonicalAddress, hostAddress, ipv4Number, literalAddress, resolveHostSync } from './hosts';
 import { pickShareHost } from './remote';
 
 /** This host's name. */
@@ -41,7 +41,7 @@ export function csaddr(name: string, cache = 0): number {
 function hostIPv4(name: string): string {
   if (name === 'share') return hostIPv4(pickShareHost() ?? 'local');
   if (literalAddress(name) === null && (name === '' || isThisHost(name))) return hostAddress();
-  const v4 = resolveHostSync(name).find((a) => isIPv4(a));
+  const v4 = resolveHostSync(name).map(canonicalAddress).find((a) => isIPv4(a));
   if (v4 === undefined) throw resolverError(-2, name);
   return v4;
 }
@@ -55,13 +55,16 @@ export function csntoa(addr: number): string {
 }
 
 export interface InetPath {
+  /** The IPv4 address as a number; 0 for an IPv6 address (see `address`). */
   addr: number;
+  /** The address as text: n.n.n.n, or IPv6 (with its zone, if any). */
+  address: string;
   /** 0 when the path names no service. */
   port: number;
   proto: 'tcp' | 'udp';
 }
 
-/** The address, port and protocol a tcp/udp path names (csaddr's cache setting applies). */
+/** The address, port and protocol a tcp/udp path names (csaddr's cache setting applies; IPv6 literals need no lookup). */
 export function csinet(path: string): InetPath {
   const p = parsePath(path);
   if (p.proto === 'fdp') throw csError('EINVAL', 'csinet', path, 'not a tcp or udp path');
@@ -74,7 +77,10 @@ export function csinet(path: string): InetPath {
       throw Object.assign(e as CsError, { path });
     }
   }
-  return { addr: csaddr(p.host, -1), port, proto: p.proto };
+  const literal = literalAddress(p.host);
+  if (literal !== null && !isIPv4(canonicalAddress(literal))) return { addr: 0, address: canonicalAddress(literal), port, proto: p.proto };
+  const addr = csaddr(p.host, -1);
+  return { addr, address: csntoa(addr), port, proto: p.proto };
 }
 
 /** The most descriptors this process may have open (its soft RLIMIT_NOFILE), at least 20. */

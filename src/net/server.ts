@@ -43,7 +43,8 @@ export function bindNetService(p: CsPath, md: MountDir): number {
   checkNetPath(p, 'csopen');
   const pid = liveServer(md);
   if (pid !== null) throw csError('EADDRINUSE', 'csopen', p.canonical, `already served by pid ${pid}`);
-  const ep = { address: bindAddress(p), port: portOf(p) };
+  // service 0 asks the system for a port, as cs.3 promises for a created stream
+  const ep = { address: bindAddress(p), port: /^0+$/u.test(p.service) ? 0 : portOf(p) };
   const fd = netSocket(p.proto, ep.address);
   try {
     try {

@@ -11,9 +11,9 @@ import type { Endpoint } from './identity';
 
 export type NetProto = 'tcp' | 'udp';
 
-/** The sockaddr of an endpoint (an IPv6 zone, if any, is not carried). */
+/** The sockaddr of an endpoint; an IPv6 zone (`fe80::1%eth0`) becomes its scope id. */
 export function sockaddr(ep: Endpoint): Buffer {
-  return inetAddr(ep.address.split('%')[0], ep.port);
+  return inetAddr(ep.address, ep.port);
 }
 
 /** A fresh non-blocking socket for `proto` in the family of `address`. */

@@ -4,7 +4,7 @@ import { isIPv4 } from 'node:net';
 import { csError, errnoError, type CsError } from './errors';
 import {
   AF_UNIX, AF_INET, AF_INET6, SOL_SOCKET, SO_PEERCRED, SO_PEERGROUPS,
-  getsockopt, getsockoptRaw, sockname, getaddrinfoRaw,
+  getsockopt, getsockoptRaw, sockname, getaddrinfoRaw, interfaceIndex, interfaceName,
 } from './libc';
 
 /** sun_path holds 108 bytes including the terminating NUL. */
@@ -48,11 +48,20 @@ export function inetAddr(address: string, port: number): Buffer {
     address.split('.').forEach((o, i) => a.writeUInt8(Number(o), 4 + i));
     return a;
   }
+  const [bare, zone] = address.split('%');
   const a = Buffer.alloc(28);
   a.writeUInt16LE(AF_INET6, 0);
   a.writeUInt16BE(port, 2);
-  ipv6Bytes(address).copy(a, 8);
+  ipv6Bytes(bare).copy(a, 8);
+  if (zone !== undefined) a.writeUInt32LE(scopeId(zone, address), 24);
   return a;
+}
+
+/** An IPv6 zone (interface name or number) as the scope id the kernel wants. */
+function scopeId(zone: string, address: string): number {
+  const index = /^[0-9]+$/u.test(zone) ? Number(zone) : interfaceIndex(zone);
+  if (index === 0 || index > 0xffffffff) throw csError('ENXIO', 'if_nametoindex', undefined, `address '${address}' names no network interface '${zone}'`);
+  return index;
 }
 
 function ipv6Bytes(address: string): Buffer {
@@ -88,7 +97,10 @@ export function decodeInet(a: Buffer): InetAddress {
   if (family === AF_INET) return { family: 4, address: [...a.subarray(4, 8)].join('.'), port };
   const words: string[] = [];
   for (let i = 0; i < 8; i++) words.push(a.readUInt16BE(8 + 2 * i).toString(16));
-  return { family: 6, address: words.join(':').replace(/(^|:)0(:0)+(:|$)/, '::'), port };
+  const bare = words.join(':').replace(/(^|:)0(:0)+(:|$)/, '::');
+  const scope = a.length >= 28 ? a.readUInt32LE(24) : 0;
+  // a link-local address means nothing without its interface
+  return { family: 6, address: scope ? `${bare}%${interfaceName(scope) ?? scope}` : bare, port };
 }
 
 export function localInet(fd: number, peer = false): InetAddress {

@@ -300,6 +300,11 @@ export const TCP_NODELAY = 1;
 const inet = {
   sendto: libc.func('long sendto(int, const void *buf, size_t, int, const void *addr, uint32_t len)'),
   recvfrom: libc.func('long recvfrom(int, void *buf, size_t, int, void *addr, void *len)'),
+  recv: libc.func('long recv(int, void *buf, size_t, int)'),
+  send: libc.func('long send(int, const void *buf, size_t, int)'),
+  getnameinfo: libc.func('int getnameinfo(const void *sa, uint32_t salen, void *host, uint32_t hostlen, void *serv, uint32_t servlen, int flags)'),
+  if_nametoindex: libc.func('unsigned int if_nametoindex(const char *name)'),
+  if_indextoname: libc.func('char *if_indextoname(unsigned int index, void *name)'),
   getaddrinfo: libc.func('int getaddrinfo(const char *node, const char *service, const void *hints, _Out_ void **res)'),
   freeaddrinfo: libc.func('void freeaddrinfo(void *res)'),
 };
@@ -317,6 +322,38 @@ export function recvfromRaw(fd: number, buf: Bytes, addr: Bytes): number {
   fromLen[0] = addr.length;
   const r = inet.recvfrom(fd, buf, buf.length, 0, addr, fromLen);
   return r < 0 ? -koffi.errno() : r;
+}
+
+/** recv(2) on a socket with per-call `flags` (MSG_DONTWAIT, MSG_PEEK); returns bytes or -errno. */
+export function recvRaw(fd: number, buf: Bytes, len: number, flags: number): number {
+  const r = inet.recv(fd, buf, len, flags);
+  return r < 0 ? -koffi.errno() : r;
+}
+
+/** send(2) with per-call `flags`, never raising SIGPIPE; returns bytes or -errno. */
+export function sendRaw(fd: number, buf: Bytes, len: number, flags: number): number {
+  const r = inet.send(fd, buf, len, flags | MSG_NOSIGNAL);
+  return r < 0 ? -koffi.errno() : r;
+}
+
+/** The name the resolver gives sockaddr `addr` (getnameinfo with NI_NAMEREQD), or the EAI_* status. */
+export function nameInfoRaw(addr: Bytes): string | { status: number; errno: number } {
+  const NI_NAMEREQD = 8;
+  const host = Buffer.alloc(1025); // NI_MAXHOST
+  const status = inet.getnameinfo(addr, addr.length, host, host.length, null, 0, NI_NAMEREQD);
+  if (status !== 0) return { status, errno: koffi.errno() };
+  return host.toString('utf8', 0, host.indexOf(0));
+}
+
+/** The index of network interface `name` (an IPv6 zone), 0 if there is none. */
+export function interfaceIndex(name: string): number {
+  return inet.if_nametoindex(name);
+}
+
+/** The name of network interface `index`, null if there is none. */
+export function interfaceName(index: number): string | null {
+  const name = Buffer.alloc(16); // IF_NAMESIZE
+  return inet.if_indextoname(index, name) === null ? null : name.toString('latin1', 0, name.indexOf(0));
 }
 
 /**
