@@ -82,8 +82,13 @@ function startFailure(s: Service, e: unknown, step: Step): unknown {
   const path = s.path.canonical;
   if (err.code === 'ETIMEDOUT') return withLogTail(csError('ETIMEDOUT', 'csopen', path, `${server} did not accept within ${handshakeTimeout()} ms`), s.md);
   if (err.code !== 'ECONNRESET' && !notRunning(err)) return err;
-  if (step.kind === 'started') clearDeadStart(s, step.pid);
-  return withLogTail(csError('ECONNRESET', 'csopen', path, `${server} exited before accepting`), s.md);
+  let why = 'exited before accepting';
+  if (step.kind === 'started') {
+    clearDeadStart(s, step.pid);
+    // a libcs server ignores the socket handed to it, finds it answering and exits (EEXIST)
+    why += `; a server that creates its own socket, as a libcs server does, must be installed as ${s.path.service}.svc, not as server`;
+  }
+  return withLogTail(csError('ECONNRESET', 'csopen', path, `${server} ${why}`), s.md);
 }
 
 /** csopen's path when nobody answered: start the service (or wait for the start under way) and connect. */

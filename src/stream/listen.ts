@@ -5,7 +5,7 @@ import { chmodSync, lstatSync } from 'node:fs';
 import { bind, close, csError, listen, unixAddr, type CsError } from '../sys';
 import { acceptPending, AGAIN, handOver, handshakeTimeout, runSync } from '../io';
 import {
-  createMountDir, lockSync, recordPid, recordedServer, removeIfPresent, type MountDir,
+  createMountDir, lockSync, recordPid, recordedServer, removeIfPresent, socketMode, type MountDir,
 } from '../namespace';
 import { BACKLOG, type CsId } from './flags';
 import { admission, connectUnix, withServiceSocket, writeGreeting } from './handshake';
@@ -39,7 +39,7 @@ function clearStale(md: MountDir): void {
 function bindUnix(md: MountDir): number {
   return withServiceSocket(md, (fd, target) => {
     bind(fd, unixAddr(target), md.path);
-    chmodSync(target, 0o777); // access is decided by the perm directory and the server, as in libcs
+    chmodSync(target, socketMode(md)); // as libcs: the perm directory and the server decide access too
     listen(fd, BACKLOG, md.path);
   });
 }
