@@ -63,6 +63,14 @@ function printed(child: ReturnType<typeof peer>['child'], line: string): Promise
   });
 }
 
+/** The first connection to `listener`; fails as soon as the libcs client exits instead. */
+async function firstClient(listener: cs.Listener, client: ReturnType<typeof peer>): Promise<cs.Connection> {
+  const gone = client.done.then((r): never => {
+    throw new Error(`fdp_client exited (${r.code}) before it was served: ${r.stderr}`);
+  });
+  return (await Promise.race([listener[Symbol.asyncIterator]().next(), gone])).value as cs.Connection;
+}
+
 const name = (what: string) => `${what}${process.pid}x${seq++}`;
 const mode = (file: string) => lstatSync(file).mode & 0o7777;
 
@@ -111,7 +119,7 @@ describe.each(KINDS)('%s: a libcs program and cs meet at the same socket', (_kin
       expect([mode(md.dir), mode(md.socket)]).toEqual([dirMode, socketMode]);
       const file = join(work, 'out');
       const client = peer('fdp_client', [path, file]);
-      const conn = (await listener[Symbol.asyncIterator]().next()).value as cs.Connection;
+      const conn = await firstClient(listener, client);
       const { fds } = await conn.recvFds({ max: 4 });
       expect(fds).toHaveLength(1);
       writeFileSync(`/proc/self/fd/${fds[0]}`, 'from cs\n');
@@ -156,7 +164,7 @@ describe('across users (libcs as a second user)', () => {
       try {
         const file = join(work, `out${seq}`);
         const client = peer('fdp_client', [path, file], { asUser: other });
-        const conn = (await listener[Symbol.asyncIterator]().next()).value as cs.Connection;
+        const conn = await firstClient(listener, client);
         expect(conn.peer).toMatchObject({ uid: other });
         const { fds } = await conn.recvFds({ max: 4 });
         writeFileSync(`/proc/self/fd/${fds[0]}`, 'from cs\n');
