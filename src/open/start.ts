@@ -11,7 +11,7 @@ import { bindService } from '../stream/listen';
 import { forget } from '../stream/registry';
 import { bindNetService } from '../net/server';
 import { startPlace, startPlaceSync } from '../launch/hosts';
-import { withLogTail } from '../launch/log';
+import { logTail, withLogTail } from '../launch/log';
 import { isNet, type Service } from '../launch/service';
 import { spawnServer } from '../launch/spawn';
 import { connectService, greetAsync, greetSync, notRunning, openAsync, openSync, type Opened } from './connect';
@@ -85,8 +85,10 @@ function startFailure(s: Service, e: unknown, step: Step): unknown {
   let why = 'exited before accepting';
   if (step.kind === 'started') {
     clearDeadStart(s, step.pid);
-    // a libcs server ignores the socket handed to it, finds it answering and exits (EEXIST)
-    why += `; a server that creates its own socket, as a libcs server does, must be installed as ${s.path.service}.svc, not as server`;
+    // a libcs server ignores the socket handed to it, finds it answering and exits with EEXIST
+    if (/File exists|EEXIST/u.test(logTail(s.md))) {
+      why += `; a server that creates its own socket, as a libcs server does, must be installed as ${s.path.service}.svc, not as server`;
+    }
   }
   return withLogTail(csError('ECONNRESET', 'csopen', path, `${server} ${why}`), s.md);
 }
