@@ -8,15 +8,15 @@ import { join } from 'node:path';
 import * as cs from '../src';
 import { mountDir } from '../src/namespace';
 import { parsePath } from '../src/path';
-import { finish, freshRoot, isRoot, killPids, makeAuthFd, openFds, removeRoot, secondUser, testIf } from './helpers';
+import { finish, freshRootEachTest, isRoot, killPids, openFds, removeRoot, secondUser, testIf } from './helpers';
 
 const PEERS = process.env.CS_LIBCS_PEERS || join(__dirname, '..', '..', 'shared', 'peers', 'libcs');
 const PROGRAMS = ['fdp_client', 'fdp_server', 'fdp_echo', 'fdp_ping'];
 const havePeers = PROGRAMS.every((p) => existsSync(join(PEERS, p)));
-const withPeers = testIf(havePeers, 'the libcs peers are not in ../shared/peers/libcs (or $CS_LIBCS_PEERS)');
-const withPeersAsRoot = testIf(havePeers && isRoot, havePeers ? 'needs root to run libcs as a second user' : 'the libcs peers are not in ../shared/peers/libcs (or $CS_LIBCS_PEERS)');
+const NO_PEERS = 'the libcs peers are not in ../shared/peers/libcs (or $CS_LIBCS_PEERS)';
+const withPeers = testIf(havePeers, NO_PEERS);
+const withPeersAsRoot = testIf(havePeers && isRoot, havePeers ? 'needs root to run libcs as a second user' : NO_PEERS);
 
-let root: string;
 let work: string;
 let seq = 0;
 /** Daemons a test started (found in P-cs.mnt), killed after it. */
@@ -24,17 +24,15 @@ let daemons: number[] = [];
 const uid = process.geteuid!();
 const gid = process.getegid!();
 
+freshRootEachTest();
 beforeEach(() => {
-  root = freshRoot();
   work = mkdtempSync(join(tmpdir(), 'cs-libcs-'));
   chmodSync(work, 0o1777); // the other user's peer creates its files here
   daemons = [];
-  makeAuthFd();
 });
 
 afterEach(() => {
   killPids(daemons);
-  removeRoot(root);
   removeRoot(work);
   delete process.env.CS_PATH;
 });
