@@ -61,12 +61,10 @@ function printed(child: ReturnType<typeof peer>['child'], line: string): Promise
   });
 }
 
-/** The first connection to `listener`; fails as soon as the libcs client exits instead. */
+/** The first connection to `listener`; fails as soon as the libcs client fails instead (one that is done waits in the backlog). */
 async function firstClient(listener: cs.Listener, client: ReturnType<typeof peer>): Promise<cs.Connection> {
-  const gone = client.done.then((r): never => {
-    throw new Error(`fdp_client exited (${r.code}) before it was served: ${r.stderr}`);
-  });
-  return (await Promise.race([listener[Symbol.asyncIterator]().next(), gone])).value as cs.Connection;
+  const failed = client.done.then((r) => (r.code === 0 ? new Promise<never>(() => {}) : Promise.reject(new Error(`fdp_client exited (${r.code}) before it was served: ${r.stderr}`))));
+  return (await Promise.race([listener[Symbol.asyncIterator]().next(), failed])).value as cs.Connection;
 }
 
 const name = (what: string) => `${what}${process.pid}x${seq++}`;
