@@ -9,7 +9,7 @@ import * as cs from '../src';
 import * as sys from '../src/sys';
 import { createMountDir, mountDir, type MountDir } from '../src/namespace';
 import { parsePath } from '../src/path';
-import { findLaunchEntry } from '../src/namespace/entry';
+import { findLaunchEntry, findService } from '../src/namespace/entry';
 import { idlePeriod, DEFAULT_IDLE_MS } from '../src/launch/lifetime';
 import { FIXTURES, freshRoot, killFixtures, openFds, removeRoot, runFixture, startFixture, type Started, makeAuthFd, killPids } from './helpers';
 
@@ -62,7 +62,7 @@ function addService(what: string, opts: { env?: Record<string, string>; svc?: bo
   chmodSync(file, 0o755);
   if (opts.hosts !== undefined) writeFileSync(join(dir, 'hosts'), opts.hosts);
   const path = `/dev/fdp/local/${name}`;
-  return { name, path, starts, md: () => mountDir(parsePath(path), findLaunchEntry('fdp', name)!.uid) };
+  return { name, path, starts, md: () => mountDir(parsePath(path), findService('fdp', name).svc?.uid ?? null) };
 }
 
 /** The server starts recorded so far: [pid, 'inherited' | 'created'] per line; their pids are killed after the test. */
@@ -162,8 +162,8 @@ describe('auto-start', () => {
     expect(started[0]![1]).toBe('inherited');
     const md = s.md();
     expect(readlinkSync(md.pidLink)).toBe(`/proc/${started[0]![0]}`);
-    // the perm directory is named after the launch entry's owner (libcs's sid)
-    expect(md.dir.endsWith(`/${process.geteuid!()}--`)).toBe(true);
+    // libcs sees no server entry, so it gives no sid: the perm directory is the plain one
+    expect(md.dir.endsWith('/--')).toBe(true);
     expect(readFileSync(md.log, 'utf8')).toContain('ready');
   });
 
@@ -353,6 +353,8 @@ describe('libcs-style <service>.svc servers', () => {
     const s = addService('svc', { fixture: svcFixture, svc: true });
     expect(findLaunchEntry('fdp', s.name)!.svc).toBe(true);
     const fd = cs.csopen(s.path);
+    // the owner of a .svc is libcs's sid
+    expect(s.md().dir.endsWith(`/${process.geteuid!()}--`)).toBe(true);
     expect(roundTrip(fd)).toBe('hello');
     cs.csclose(fd);
     expect(starts(s).map(([, how]) => how)).toEqual(['created']);
@@ -398,6 +400,23 @@ describe('launch entries', () => {
     expect(entry.svc).toBe(false);
     expect(entry.uid).toBe(process.geteuid!());
     expect(findLaunchEntry('fdp', 'echo')!.dir).toMatch(/\/lib\/cs\/fdp\/echo$/);
+  });
+
+  test('a .svc further down the path names the sid even when a server entry before it starts the service', () => {
+    const s = addService('sid');
+    const later = mkdtempSync(join(tmpdir(), 'cs-launch-'));
+    try {
+      const svc = join(later, 'lib', 'cs', 'fdp', s.name, `${s.name}.svc`);
+      mkdirSync(join(svc, '..'), { recursive: true });
+      writeFileSync(svc, '#!/bin/sh\nexit 1\n', { mode: 0o755 });
+      process.env.CS_PATH = `${tree}:${later}`;
+      const found = findService('fdp', s.name);
+      expect(found.entry).toMatchObject({ server: join(tree, 'lib', 'cs', 'fdp', s.name, 'server'), svc: false });
+      expect(found.svc).toMatchObject({ server: svc, svc: true, uid: process.geteuid!() });
+      expect(s.md().dir.endsWith(`/${process.geteuid!()}--`)).toBe(true);
+    } finally {
+      removeRoot(later);
+    }
   });
 
   test('a server that is not executable is no launch entry, even after it was found once', () => {

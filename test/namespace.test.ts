@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import * as cs from '../src';
 import { createMountDir, lock, lockSync, mountDir, permName, pidAlive, recordPid, recordedPid, hostDirName } from '../src/namespace';
 import { parsePath } from '../src/path';
-import { freshRoot, isRoot, testIf, removeRoot, secondUser } from './helpers';
+import { freshRoot, isRoot, testIf, removeRoot, runFixture, secondUser } from './helpers';
 
 let root: string;
 beforeEach(() => {
@@ -19,9 +19,19 @@ test.each([
   [null, null, null, ['xyz'], '---xyz'],
   [null, null, null, ['bar', 'baz'], '---bar-baz'],
   [0, null, null, [], '0--'],
-  [1000, 1000, 100, ['a'], '1000-1000-100-a'],
+  [1000, 1000, 100, ['a'], '1000-1000--a'], // with user, libcs does not name the group
+  [null, null, null, ['a', 'b=1'], '---a-b'], // a qualifier with a value counts by name
 ])('perm name: sid %p uid %p gid %p qualifiers %p -> %s', (sid, uid, gid, quals, want) => {
   expect(permName(sid, uid, gid, quals as string[])).toBe(want);
+});
+
+test.each([
+  ['/dev/fdp/local/db', 7, '7--'],
+  ['/dev/fdp/local/db/trust=4242', 7, '4242--'],
+  ['/dev/fdp/local/db/trust', 7, '--'],
+  ['/dev/fdp/local/db/trust=0/user=0/group=0', null, '0-0-'],
+])('the sid of %s with a .svc owned by %p: %s', (path, svcOwner, perm) => {
+  expect(mountDir(parsePath(path), svcOwner).dir).toBe(join(root, 'fdp', hostDirName(), 'db', perm));
 });
 
 test('a service lives in <root>/fdp/<host>/<service>/<perm>/ with the libcs file names', () => {
@@ -52,16 +62,21 @@ test('a symbolic link planted in the namespace is refused, not followed', async 
   await expect(cs.open('/dev/fdp/local/planted')).rejects.toMatchObject({ code: 'EPERM' });
 });
 
-testIf(isRoot, 'needs root to create a second user')('a directory another user owns and anyone may rename entries in is refused', () => {
-  const other = secondUser();
+testIf(isRoot, 'needs root to create second users')('a shared level another user made 0777 (libcs) is passed through, made sticky by root, refused to other creators', async () => {
+  const [other, third] = [secondUser(), secondUser('cstest2')];
   const md = mountDir(parsePath('/dev/fdp/local/foreign'), null);
   const svc = join(md.dir, '..');
   mkdirSync(svc, { recursive: true });
   chownSync(svc, other, other);
   chmodSync(svc, 0o777);
-  expect(() => cs.csopen('/dev/fdp/local/foreign', cs.CS_OPEN_CREATE)).toThrow(expect.objectContaining({ code: 'EPERM', message: expect.stringMatching(`uid ${other}`) }));
-  chmodSync(svc, 0o1777); // sticky: entries are safe from others, as in /tmp
+  // a client passes through it: nobody serves yet, so ENOENT, not EPERM
+  expect(() => cs.csopen('/dev/fdp/local/foreign')).toThrow(expect.objectContaining({ code: 'ENOENT' }));
+  // a third user may not create below it: anyone could rename what it makes
+  const refused = await runFixture('stream-server.js', ['/dev/fdp/local/foreign', 'idle'], { asUser: third });
+  expect(refused.stdout).toMatch(new RegExp(`^error EPERM .*owned by uid ${other} and writable by everyone without the sticky bit`));
+  // root makes it sticky first, as the levels cs makes are
   const fd = cs.csopen('/dev/fdp/local/foreign', cs.CS_OPEN_CREATE);
+  expect([lstatSync(svc).uid, lstatSync(svc).mode & 0o7777]).toEqual([other, 0o1777]);
   cs.csclose(fd);
 });
 

@@ -9,7 +9,7 @@ import * as cs from '../src';
 import * as sys from '../src/sys';
 import { mountDir, type MountDir } from '../src/namespace';
 import { parsePath } from '../src/path';
-import { findLaunchEntry } from '../src/namespace/entry';
+import { findLaunchEntry, findService } from '../src/namespace/entry';
 import { cpuTicks, fdCount, freshRoot, isRoot, testIf, killFixtures, openFds, removeRoot, rssKb, runFixture, secondUser, startFixture, makeAuthFd, killPids } from './helpers';
 
 const ROOT_DIR = join(__dirname, '..');
@@ -35,7 +35,7 @@ afterEach(async () => {
 });
 
 function md(path: string): MountDir {
-  return mountDir(parsePath(path), findLaunchEntry('fdp', parsePath(path).service!)?.uid ?? null);
+  return mountDir(parsePath(path), findService('fdp', parsePath(path).service!).svc?.uid ?? null);
 }
 
 function serverPid(path: string): number | null {

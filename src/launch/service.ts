@@ -1,8 +1,8 @@
 // A path resolved once into the service every later step receives: the parsed
-// path, its launch entry (whose owner names the mount directory) and the MountDir.
+// path, its launch entry (the owner of a .svc names the mount directory) and the MountDir.
 import { parsePath, type CsPath } from '../path';
 import { mountDir, type MountDir } from '../namespace';
-import { findLaunchEntry, type LaunchEntry } from '../namespace/entry';
+import { findService, type LaunchEntry } from '../namespace/entry';
 import { netServerDir } from '../net/server';
 import { checkNetPath } from '../net/service';
 import { csError } from '../sys';
@@ -21,8 +21,8 @@ export function isNet(s: Service): boolean {
 export function resolveService(path: string, syscall = 'csopen'): Service {
   const p = parsePath(path);
   if (p.service === null) throw csError('EISDIR', syscall, p.canonical, 'the path names a directory, not a service');
-  const entry = findLaunchEntry(p.proto, p.service);
-  if (p.proto === 'fdp') return { path: p, md: mountDir(p, entry ? entry.uid : null), entry };
+  const { entry, svc } = findService(p.proto, p.service);
+  if (p.proto === 'fdp') return { path: p, md: mountDir(p, svc?.uid ?? null), entry };
   checkNetPath(p, syscall);
   return { path: p, md: netServerDir(p), entry };
 }

@@ -4,7 +4,7 @@
 // activation protocol: fd 3, LISTEN_FDS=1, LISTEN_PID=<its pid>, LISTEN_FDNAMES=<service>.
 import { spawn, type SpawnOptions } from 'node:child_process';
 import { closeSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { csError } from '../sys';
 import { formatPath, type CsPath } from '../path';
 import { csPathDirs, type LaunchEntry } from '../namespace/entry';
@@ -25,12 +25,17 @@ export function serverPath(p: CsPath): string {
 /**
  * The client's environment for its server, with the namespace root and $CS_PATH made
  * absolute: the server runs in the perm directory and must compute the same mount
- * directory. Any LISTEN_* of the client's own is dropped.
+ * directory. A libcs server finds launch entries only beside $PATH (../lib/cs), so
+ * <dir>/bin of each $CS_PATH directory goes first on its $PATH. Any LISTEN_* of the
+ * client's own is dropped.
  */
 function serverEnvironment(): NodeJS.ProcessEnv {
   const env = { ...process.env };
   if (env.CS_MOUNT_LOCAL) env.CS_MOUNT_LOCAL = resolve(env.CS_MOUNT_LOCAL);
-  if (env.CS_PATH) env.CS_PATH = csPathDirs().join(':');
+  if (env.CS_PATH) {
+    env.CS_PATH = csPathDirs().join(':');
+    env.PATH = [...csPathDirs().map((d) => join(d, 'bin')), env.PATH].filter(Boolean).join(':');
+  }
   delete env.LISTEN_PID;
   delete env.LISTEN_FDS;
   delete env.LISTEN_FDNAMES;

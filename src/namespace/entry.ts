@@ -1,6 +1,6 @@
 // Launch entries (SPEC 4): lib/cs/<proto>/<service>/{server,<service>.svc,hosts},
 // found on $CS_PATH, then ../lib/cs beside each $PATH directory, then this package.
-// Every open looks the entry up (its owner names the mount directory), so hits are cached.
+// Every open looks the entry up (the owner of a .svc names the mount directory), so hits are cached.
 import { accessSync, constants as C, existsSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 
@@ -11,7 +11,7 @@ export interface LaunchEntry {
   server: string;
   /** libcs style: the server makes its own socket and daemonizes (<service>.svc). */
   svc: boolean;
-  /** Owner of the entry: libcs's "sid", part of the mount directory name. */
+  /** Owner of the entry (for a .svc, libcs's "sid", part of the mount directory name). */
   uid: number;
 }
 
@@ -61,35 +61,60 @@ function isDirectory(dir: string): boolean {
   }
 }
 
-/** Search the path for the entry (a few stats per directory on it). */
-function searchEntry(proto: string, service: string): LaunchEntry | null {
+/** What the search path holds for a service: the entry that starts it, and the first `.svc`. */
+export interface Found {
+  entry: LaunchEntry | null;
+  /**
+   * The first `<service>.svc` on the path, or null. libcs sees only these (not `server`),
+   * so its owner is the sid of the mount directory whichever entry starts the service.
+   */
+  svc: LaunchEntry | null;
+}
+
+/** Search the path for the entry and the first .svc (a few stats per directory on it). */
+function search(proto: string, service: string): Found {
+  let entry: LaunchEntry | null = null;
   for (const lib of searchPath()) {
     const dir = join(lib, proto, service);
     if (!isDirectory(dir)) continue;
     for (const [name, svc] of [['server', false], [`${service}.svc`, true]] as const) {
+      if (entry && !svc) continue;
       const server = join(dir, name);
       const uid = executableOwner(server);
-      if (uid !== null) return { dir, server, svc, uid };
+      if (uid === null) continue;
+      const e = { dir, server, svc, uid };
+      if (svc) return { entry: entry ?? e, svc: e };
+      entry = e;
     }
   }
-  return null;
+  return { entry, svc: null };
 }
 
-/** Entries found, with the search path they were found on; a hit costs one stat to confirm. */
-const found = new Map<string, { search: string; entry: LaunchEntry }>();
+/** True while a found file is still there: executable, same owner. */
+function still(e: LaunchEntry | null): boolean {
+  return e === null || executableOwner(e.server) === e.uid;
+}
+
+/** Searches done, with the search path they were done on; a hit costs a stat or two to confirm. */
+const searched = new Map<string, { path: string; found: Found }>();
 
 /**
- * The first launch entry for a service, or null when none exists. An entry found
- * before is reused while it is still there (same owner, still executable) and the
- * search path is unchanged: an entry added earlier on the path is seen by new processes.
+ * The launch entry of a service and its first `.svc` (either may be null). A search
+ * done before is reused while what it found is still there and the search path is
+ * unchanged: an entry added earlier on the path is seen by new processes.
  */
-export function findLaunchEntry(proto: string, service: string): LaunchEntry | null {
-  const search = `${process.cwd()}\0${process.env.CS_PATH ?? ''}\0${process.env.PATH ?? ''}`;
+export function findService(proto: string, service: string): Found {
+  const path = `${process.cwd()}\0${process.env.CS_PATH ?? ''}\0${process.env.PATH ?? ''}`;
   const key = `${proto}/${service}`;
-  const hit = found.get(key);
-  if (hit && hit.search === search && executableOwner(hit.entry.server) === hit.entry.uid) return hit.entry;
-  const entry = searchEntry(proto, service);
-  if (entry) found.set(key, { search, entry });
-  else found.delete(key);
-  return entry;
+  const hit = searched.get(key);
+  if (hit && hit.path === path && still(hit.found.entry) && still(hit.found.svc)) return hit.found;
+  const found = search(proto, service);
+  if (found.entry) searched.set(key, { path, found });
+  else searched.delete(key);
+  return found;
+}
+
+/** The first launch entry for a service, or null when none exists. */
+export function findLaunchEntry(proto: string, service: string): LaunchEntry | null {
+  return findService(proto, service).entry;
 }

@@ -33,10 +33,10 @@ export interface ServiceEntry {
 }
 
 /**
- * <sid>- then <uid>-<gid> | <uid>- | -<gid> | - then -<qualifiers> then # (tcp/udp `other`).
+ * <sid>- then <uid>- | -<gid> | - then -<qualifiers> then # (tcp/udp `other`).
  * Qualifiers are kept as one text: `a-b` and `a/b` name the same directory.
  */
-const PERM = /^(?:(\d+))?-(?:(\d+)-(\d+)|(\d+)-|-(\d+)|-)(?:-([A-Za-z0-9_.+-]+))?#?$/u;
+const PERM = /^(?:(\d+))?-(?:(\d+)-|-(\d+)|-)(?:-([A-Za-z0-9_.+-]+))?#?$/u;
 
 /** Names of the real directories (never links) in `dir`; none when it cannot be read. */
 function subdirs(dir: string): string[] {
@@ -61,9 +61,7 @@ function lstatOrNull(file: string): Stats | null {
 function serviceOf(proto: Proto, host: string, service: string, perm: string): { md: MountDir; sid: number | null } | null {
   const m = PERM.exec(perm);
   if (!m) return null;
-  const [, sid, bothUid, bothGid, uidOnly, gidOnly, qualifiers] = m;
-  const uid = bothUid ?? uidOnly;
-  const gid = bothGid ?? gidOnly;
+  const [, sid, uid, gid, qualifiers] = m;
   let text = `/dev/${proto}/${isThisHost(host) ? 'local' : host}/${service}`;
   if (uid !== undefined) text += `/user=${uid}`;
   if (gid !== undefined) text += `/group=${gid}`;

@@ -3,7 +3,7 @@
 import { chmodSync, closeSync, constants as C, fchmodSync, fchownSync, fstatSync, lstatSync, mkdirSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import { csError, type CsError } from '../sys';
-import type { CsPath } from '../path';
+import { qualifierName, type CsPath } from '../path';
 import { hostDirName, isThisHost } from './host';
 import { resolveGid, resolveUid } from './ids';
 
@@ -29,22 +29,43 @@ export interface MountDir {
   gid: number | null;
 }
 
-/** Owner of the service's launch entry (libcs's "sid"), or null when none was found. */
+/** Owner of the service's `<service>.svc` launch entry (libcs's "sid"), or null when none was found. */
 export type Sid = number | null;
 
-/** The <perm> directory name: "<sid>-" then "<uid>-" / "-<gid>" / "-", then "-<qualifier>"... */
+/**
+ * The <perm> directory name, as libcs makes it: "<sid>-" or "-", then "<uid>-" for
+ * `user` (a `group` beside it is not named), else "-<gid>", else "-"; then "-<qualifier>"
+ * for each qualifier, by name (`b=1` is `b`).
+ */
 export function permName(sid: Sid, uid: number | null, gid: number | null, qualifiers: readonly string[], tcpOther = false): string {
   let name = sid === null ? '-' : `${sid}-`;
-  if (uid !== null && gid !== null) name += `${uid}-${gid}`;
-  else if (uid !== null) name += `${uid}-`;
+  if (uid !== null) name += `${uid}-`;
   else if (gid !== null) name += `-${gid}`;
   else name += '-';
-  for (const q of qualifiers) name += `-${q}`;
+  for (const q of qualifiers) name += `-${qualifierName(q)}`;
   return tcpOther ? name + '#' : name;
 }
 
-/** Compute the mount directory of a parsed service path (no I/O beyond id lookups). */
-export function mountDir(p: CsPath, sid: Sid): MountDir {
+/**
+ * libcs's sid: the uid of `trust=<uid>`; none for `trust` alone (it also stops the
+ * launch entry from naming one); else the owner of the `<service>.svc` found.
+ */
+function sidOf(p: CsPath, svcOwner: Sid): Sid {
+  const trust = p.options.trust;
+  if (trust === null) return svcOwner;
+  return trust === '' ? null : resolveUid(trust, p.canonical);
+}
+
+/** Mode of S-cs.mnt, as libcs gives it: the owner's for `user`, the group's for `group`, else everyone's. */
+export function socketMode(md: Pick<MountDir, 'uid' | 'gid'>): number {
+  return md.uid !== null ? 0o700 : md.gid !== null ? 0o770 : 0o777;
+}
+
+/**
+ * Compute the mount directory of a parsed service path (no I/O beyond id lookups);
+ * `svcOwner` is the owner of the service's `<service>.svc`, or null.
+ */
+export function mountDir(p: CsPath, svcOwner: Sid): MountDir {
   if (p.host === null || p.service === null) {
     throw csError('EISDIR', 'csopen', p.canonical, 'the path names a directory, not a service');
   }
@@ -54,7 +75,7 @@ export function mountDir(p: CsPath, sid: Sid): MountDir {
   const uid = p.options.user === null ? null : resolveUid(p.options.user, p.canonical);
   const gid = p.options.group === null ? null : resolveGid(p.options.group, p.canonical);
   const host = isThisHost(p.host) ? hostDirName() : p.host;
-  const perm = permName(sid, uid, gid, p.qualifiers, p.proto !== 'fdp' && uid === null && gid === null);
+  const perm = permName(sidOf(p, svcOwner), uid, gid, p.qualifiers, p.proto !== 'fdp' && uid === null && gid === null);
   const dir = join(mountRoot(), p.proto, host, p.service, perm);
   const f = (n: string) => join(dir, n);
   return {
@@ -67,18 +88,41 @@ function unsafe(dir: string, path: string, why: string): CsError {
   return csError('EPERM', 'csopen', path, `refusing namespace directory ${dir}: ${why}`);
 }
 
+/** Everyone may rename entries in it: world-writable without the sticky bit (how libcs makes the shared levels). */
+function openToAll(mode: number): boolean {
+  return (mode & 0o002) !== 0 && (mode & 0o1000) === 0;
+}
+
 /**
  * Check one existing namespace directory without following links: it must be a
- * real directory, and not one another (non-root) user owns while others can
- * rename entries in it (world-writable without the sticky bit).
+ * real directory, and not one another (non-root) user owns while everyone can
+ * rename entries in it. A client passing through a shared level (`passThrough`)
+ * accepts such a level, as libcs makes them: the perm directory below is what it checks.
  */
-function checkDir(dir: string, path: string): void {
+function checkDir(dir: string, path: string, passThrough = false): void {
   const st = lstatSync(dir);
   if (st.isSymbolicLink()) throw unsafe(dir, path, 'it is a symbolic link');
   if (!st.isDirectory()) throw csError('ENOTDIR', 'csopen', path, `${dir} is not a directory`);
   const me = process.geteuid!();
-  if (st.uid !== me && st.uid !== 0 && st.mode & 0o002 && !(st.mode & 0o1000)) {
-    throw unsafe(dir, path, `owned by uid ${st.uid} and writable by others`);
+  if (!passThrough && st.uid !== me && st.uid !== 0 && openToAll(st.mode)) {
+    throw unsafe(dir, path, `owned by uid ${st.uid} and writable by everyone without the sticky bit (its owner or root can chmod +t it)`);
+  }
+}
+
+/** Set the sticky bit on a shared level libcs made 0777, when it is ours or we are root, before creating in it. */
+function makeSticky(dir: string): void {
+  let fd: number;
+  try {
+    fd = openSync(dir, C.O_RDONLY | C.O_DIRECTORY | C.O_NOFOLLOW);
+  } catch {
+    return; // checkDir reports what it is
+  }
+  try {
+    const st = fstatSync(fd);
+    const me = process.geteuid!();
+    if (openToAll(st.mode) && (st.uid === me || me === 0)) fchmodSync(fd, (st.mode & 0o7777) | 0o1000);
+  } finally {
+    closeSync(fd);
   }
 }
 
@@ -91,7 +135,10 @@ function ensureDir(dir: string, mode: number, path: string, owner?: { uid: numbe
   } catch (e) {
     if ((e as CsError).code !== 'EEXIST') throw e;
   }
-  if (!created) return checkDir(dir, path);
+  if (!created) {
+    if (mode & 0o1000) makeSticky(dir);
+    return checkDir(dir, path);
+  }
   // Fix mode and owner through an fd of the directory itself: umask cannot trim it and no link can redirect it.
   const fd = openSync(dir, C.O_RDONLY | C.O_DIRECTORY | C.O_NOFOLLOW);
   try {
@@ -143,10 +190,10 @@ export function checkMountDir(md: MountDir): boolean {
   const rel = md.dir.slice(root.length + 1).split('/');
   let dir = root;
   try {
-    for (const part of rel) {
+    rel.forEach((part, i) => {
       dir = join(dir, part);
-      checkDir(dir, md.path);
-    }
+      checkDir(dir, md.path, i < rel.length - 1);
+    });
   } catch (e) {
     if ((e as CsError).code === 'ENOENT') return false;
     throw e;

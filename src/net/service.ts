@@ -4,7 +4,7 @@ import { csError, type CsError } from '../sys';
 import { mountDir, type MountDir } from '../namespace';
 import { csport } from '../port';
 import { formatPath, type CsPath } from '../path';
-import { findLaunchEntry } from '../namespace/entry';
+import { findService } from '../namespace/entry';
 import type { NetProto } from './socket';
 
 /** A tcp/udp path that names a service. */
@@ -19,10 +19,9 @@ export function checkNetPath(p: CsPath, syscall: string): asserts p is NetPath {
   }
 }
 
-/** The mount directory of `p` (named after its launch entry's owner, as for fdp). */
+/** The mount directory of `p` (named after the owner of its .svc, as for fdp). */
 export function netServiceDir(p: CsPath): MountDir {
-  const entry = findLaunchEntry(p.proto, p.service!);
-  return mountDir(p, entry ? entry.uid : null);
+  return mountDir(p, findService(p.proto, p.service!).svc?.uid ?? null);
 }
 
 /** `p` with another host (what a `share` path means once its host is chosen). */

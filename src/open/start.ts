@@ -11,7 +11,7 @@ import { bindService } from '../stream/listen';
 import { forget } from '../stream/registry';
 import { bindNetService } from '../net/server';
 import { startPlace, startPlaceSync } from '../launch/hosts';
-import { withLogTail } from '../launch/log';
+import { logTail, withLogTail } from '../launch/log';
 import { isNet, type Service } from '../launch/service';
 import { spawnServer } from '../launch/spawn';
 import { connectService, greetAsync, greetSync, notRunning, openAsync, openSync, type Opened } from './connect';
@@ -82,8 +82,15 @@ function startFailure(s: Service, e: unknown, step: Step): unknown {
   const path = s.path.canonical;
   if (err.code === 'ETIMEDOUT') return withLogTail(csError('ETIMEDOUT', 'csopen', path, `${server} did not accept within ${handshakeTimeout()} ms`), s.md);
   if (err.code !== 'ECONNRESET' && !notRunning(err)) return err;
-  if (step.kind === 'started') clearDeadStart(s, step.pid);
-  return withLogTail(csError('ECONNRESET', 'csopen', path, `${server} exited before accepting`), s.md);
+  let why = 'exited before accepting';
+  if (step.kind === 'started') {
+    clearDeadStart(s, step.pid);
+    // a libcs server ignores the socket handed to it, finds it answering and exits with EEXIST
+    if (/File exists|EEXIST/u.test(logTail(s.md))) {
+      why += `; a server that creates its own socket, as a libcs server does, must be installed as ${s.path.service}.svc, not as server`;
+    }
+  }
+  return withLogTail(csError('ECONNRESET', 'csopen', path, `${server} ${why}`), s.md);
 }
 
 /** csopen's path when nobody answered: start the service (or wait for the start under way) and connect. */

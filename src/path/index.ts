@@ -28,7 +28,10 @@ export interface CsPath {
   /** null when the path names a directory (/dev/<proto> or /dev/<proto>/<host>). */
   service: string | null;
   options: CsPathOptions;
-  /** Unknown options, in order: they name separate instances of the service. */
+  /**
+   * Unknown options, in order, as written: they name separate instances of the service.
+   * One with a value (`b=1`) is the qualifier `b` in the mount directory, as in libcs.
+   */
   qualifiers: string[];
   /** The text after '/#' (may contain '/'), else null. */
   arg: string | null;
@@ -78,6 +81,12 @@ export function parsePath(path: string): CsPath {
 
   const parsed = { proto: proto as Proto, host, service, options, qualifiers, arg };
   return { ...parsed, canonical: formatPath(parsed) };
+}
+
+/** The name a qualifier gives the mount directory: `b` for both `b` and `b=1`. */
+export function qualifierName(q: string): string {
+  const eq = q.indexOf('=');
+  return eq < 0 ? q : q.slice(0, eq);
 }
 
 /** The canonical text of a parsed path: options in fixed order, then qualifiers, then the argument. */
@@ -168,8 +177,10 @@ function parseOption(path: string, text: string, options: CsPathOptions, qualifi
   const eq = text.indexOf('=');
   const name = eq < 0 ? text : text.slice(0, eq);
   if (!(ID_OPTIONS as readonly string[]).includes(name)) {
-    if (eq >= 0) throw pathError(path, 'EINVAL', `unknown option '${text}'`);
-    qualifiers.push(checkName(path, 'qualifier', text));
+    if (name === '') throw pathError(path, 'EINVAL', `option '${text}' has no name`);
+    checkName(path, 'qualifier', name);
+    if (eq >= 0) checkName(path, `value of qualifier '${name}'`, text.slice(eq + 1));
+    qualifiers.push(text);
     return;
   }
   const value = eq < 0 ? '' : idValue(path, text, text.slice(eq + 1));

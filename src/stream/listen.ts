@@ -1,11 +1,11 @@
 // Server side: create a service's listening socket in the namespace (taking over
 // a stale one only when its server is dead) and accept connections with the
 // rendezvous and the kernel-checked access rules.
-import { chmodSync, lstatSync } from 'node:fs';
+import { chmodSync, lchownSync, lstatSync } from 'node:fs';
 import { bind, close, csError, listen, unixAddr, type CsError } from '../sys';
 import { acceptPending, AGAIN, handOver, handshakeTimeout, runSync } from '../io';
 import {
-  createMountDir, lockSync, recordPid, recordedServer, removeIfPresent, type MountDir,
+  createMountDir, lockSync, recordPid, recordedServer, removeIfPresent, socketMode, type MountDir,
 } from '../namespace';
 import { BACKLOG, type CsId } from './flags';
 import { admission, connectUnix, withServiceSocket, writeGreeting } from './handshake';
@@ -39,7 +39,9 @@ function clearStale(md: MountDir): void {
 function bindUnix(md: MountDir): number {
   return withServiceSocket(md, (fd, target) => {
     bind(fd, unixAddr(target), md.path);
-    chmodSync(target, 0o777); // access is decided by the perm directory and the server, as in libcs
+    chmodSync(target, socketMode(md)); // as libcs: the perm directory and the server decide access too
+    // root serving another's user or group service: its socket belongs to them, like the directory
+    if ((md.uid !== null || md.gid !== null) && process.geteuid!() === 0) lchownSync(target, md.uid ?? -1, md.gid ?? -1);
     listen(fd, BACKLOG, md.path);
   });
 }
