@@ -143,7 +143,7 @@ multiUser('cs -k signals only a process tied to the service (runs as root with t
     await startFixture('stream-server.js', [path, 'name', 'impostor'], { asUser: attacker });
     const victim = sacrificial();
     const link = md(path).pidLink;
-    expect(shellAs(attacker, `ln -sfn /proc/${victim.pid} '${link}' && touch -h -d '1 hour ago' '${link}'`).status).toBe(0);
+    expect(shellAs(attacker, `ln -sfn /proc/${victim.pid} '${link}' && touch -h -d '1 hour' '${link}'`).status).toBe(0);
     expect(() => signalServer('KILL', path)).toThrow(expect.objectContaining({ code: 'EPERM', message: expect.stringContaining(`uid ${attacker} (cstest)`) }));
     expect(victim.exitCode).toBeNull();
     expect(pidAlive(victim.pid!)).toBe(true);
@@ -157,7 +157,7 @@ multiUser('cs -k signals only a process tied to the service (runs as root with t
     chmodSync(m.dir, 0o777);
     const server = await startFixture('stream-server.js', [path, 'name', 'victim']);
     const bystander = sacrificial();
-    expect(shellAs(attacker, `ln -sfn /proc/${bystander.pid} '${m.pidLink}.new' && mv -fT '${m.pidLink}.new' '${m.pidLink}' && touch -h -d '1 hour ago' '${m.pidLink}'`).status).toBe(0);
+    expect(shellAs(attacker, `ln -sfn /proc/${bystander.pid} '${m.pidLink}.new' && mv -fT '${m.pidLink}.new' '${m.pidLink}' && touch -h -d '1 hour' '${m.pidLink}'`).status).toBe(0);
     expect(lstatSync(m.pidLink).uid).toBe(attacker);
     expect(() => signalServer('KILL', path)).toThrow(expect.objectContaining({ code: 'ESRCH', message: expect.stringContaining(`owned by uid ${attacker} (cstest)`) }));
     expect(recordedServer(m)).toEqual({ pid: bystander.pid, alive: false });
