@@ -1,7 +1,7 @@
 // Other users cannot take a service over: perm directories, sockets and records of
 // a user who may not serve the service are refused or replaced, cs -k signals only
 // a process the kernel ties to the service (and its process group), zombies are dead.
-// Every test runs real processes as two real users.
+// The takeovers run real processes as two real users (root only).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,7 +10,7 @@ import { createMountDir, listServices, mountDir, pidAlive, recordedServer, recor
 import * as cs from '../src';
 import { parsePath } from '../src/path';
 import { signalServer } from '../src/cli/kill';
-import { FIXTURES, freshRoot, isRoot, killFixtures, killPids, removeRoot, runFixture, secondUser, startFixture } from './helpers';
+import { FIXTURES, freshRoot, isRoot, killFixtures, killPids, removeRoot, runFixture, secondUser, startFixture, testIf } from './helpers';
 
 let root: string;
 let seq = 0;
@@ -64,10 +64,10 @@ afterEach(async () => {
   removeRoot(root);
 });
 
-const multiUser = isRoot ? describe : describe.skip;
+const asRoot = testIf(isRoot, 'needs root to run processes as a second user');
 
-multiUser('another user\'s perm directory (runs as root with two real users)', () => {
-  test('root takes over a perm directory another user made and served from; clients reach root\'s server only', async () => {
+describe('another user\'s perm directory', () => {
+  asRoot('root takes over a perm directory another user made and served from; clients reach root\'s server only', async () => {
     const attacker = secondUser();
     const path = name('pre');
     const m = md(path);
@@ -86,7 +86,7 @@ multiUser('another user\'s perm directory (runs as root with two real users)', (
     expect(await open(path, attacker)).toEqual({ ok: true, said: 'victim' });
   });
 
-  test('a client never talks to a server in a perm directory of a user who may not serve it: EPERM naming both', async () => {
+  asRoot('a client never talks to a server in a perm directory of a user who may not serve it: EPERM naming both', async () => {
     const attacker = secondUser();
     const victim = secondUser('cstestv');
     const path = name('foreign');
@@ -100,7 +100,7 @@ multiUser('another user\'s perm directory (runs as root with two real users)', (
     expect(await open(path, attacker)).toEqual({ ok: true, said: 'impostor' });
   });
 
-  test('a socket another user bound in a world-writable directory of root\'s is refused by the kernel check', async () => {
+  asRoot('a socket another user bound in a world-writable directory of root\'s is refused by the kernel check', async () => {
     const attacker = secondUser();
     const path = name('planted');
     const m = md(path);
@@ -115,7 +115,7 @@ multiUser('another user\'s perm directory (runs as root with two real users)', (
     expect(await open(path)).toEqual({ ok: true, said: 'victim' });
   });
 
-  test('a user service whose directory another user made: EACCES naming it and its owner; root hands it to the user', async () => {
+  asRoot('a user service whose directory another user made: EACCES naming it and its owner; root hands it to the user', async () => {
     const attacker = secondUser();
     const victim = secondUser('cstestv');
     const path = `${name('mine')}/user=${victim}`;
@@ -136,8 +136,8 @@ multiUser('another user\'s perm directory (runs as root with two real users)', (
   });
 });
 
-multiUser('cs -k signals only a process tied to the service (runs as root with two real users)', () => {
-  test('a P-cs.mnt planted in another user\'s directory is never followed', async () => {
+describe('cs -k signals only a process tied to the service', () => {
+  asRoot('a P-cs.mnt planted in another user\'s directory is never followed', async () => {
     const attacker = secondUser();
     const path = name('kill');
     await startFixture('stream-server.js', [path, 'name', 'impostor'], { asUser: attacker });
@@ -149,7 +149,7 @@ multiUser('cs -k signals only a process tied to the service (runs as root with t
     expect(pidAlive(victim.pid!)).toBe(true);
   });
 
-  test('a P-cs.mnt another user swapped into root\'s world-writable directory is not believed', async () => {
+  asRoot('a P-cs.mnt another user swapped into root\'s world-writable directory is not believed', async () => {
     const attacker = secondUser();
     const path = name('swap');
     const m = md(path);
