@@ -4,18 +4,24 @@
 import { csError, type CsError } from '../sys';
 import { checkMountDir, processInfo, recordDoubt, recordedPid, type MountDir } from '../namespace';
 import { listenerOf } from '../stream/listen';
+import { isNetPath } from '../stream/resolve';
 
 /**
- * The pid of `md`'s running server: P-cs.mnt's pid in a perm directory trusted by checkMountDir, believed only when a server
- * answers on S-cs.mnt and the record agrees with the kernel's word on who made
- * that socket (recordDoubt). ESRCH otherwise, saying why.
+ * The pid of `md`'s running server: P-cs.mnt's pid, in a perm directory
+ * checkMountDir trusts, believed only when a server answers on S-cs.mnt and the
+ * record agrees with the kernel's word on who made that socket (recordDoubt; for
+ * tcp and udp, the record alone). ESRCH otherwise, saying why.
  */
 export function runningServer(md: MountDir): number {
   // a perm directory of a user who may not serve the service is refused (EPERM) before anything in it is read
   const pid = checkMountDir(md) ? recordedPid(md) : null;
   if (pid === null) throw csError('ESRCH', 'kill', md.path, `no server is recorded in ${md.pidLink}`);
-  const listener = listenerOf(md);
-  if (listener === null) throw csError('ESRCH', 'kill', md.path, `the recorded server pid ${pid} is not running: nothing answers on ${md.socket}`);
+  // tcp and udp records name an address, not a socket to ask: their record alone is checked
+  const net = isNetPath(md.path);
+  const listener = net ? null : listenerOf(md);
+  if (!net && listener === null) {
+    throw csError('ESRCH', 'kill', md.path, `the recorded server pid ${pid} is not running: nothing answers on ${md.socket}`);
+  }
   const doubt = recordDoubt(md, pid, listener);
   if (doubt !== null) throw csError('ESRCH', 'kill', md.path, `not signalling the recorded pid ${pid}: ${doubt}`);
   return pid;
