@@ -1,4 +1,4 @@
-// User and group names to ids, from /etc/passwd and /etc/group (local accounts;
+// User and group names to ids and uids to names, from /etc/passwd and /etc/group (local accounts;
 // names served only by NSS modules such as LDAP are not seen).
 import { readFileSync } from 'node:fs';
 import { csError } from '../sys';
