@@ -4,7 +4,7 @@
 import { csError, type CsError } from '../sys';
 import { checkMountDir, processInfo, recordDoubt, recordedPid, type MountDir } from '../namespace';
 import { listenerOf } from '../stream/listen';
-import { isNetPath } from '../stream/resolve';
+import { isNetPath } from '../path';
 
 /**
  * The pid of `md`'s running server: P-cs.mnt's pid, in a perm directory
