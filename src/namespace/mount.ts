@@ -1,13 +1,12 @@
 // Where a service lives on disk (SPEC 3): the libcs layout
 // <root>/<proto>/<host>/<service>/<perm>/{S,P,L,O,X}-cs.mnt, built safely.
-import { chmodSync, closeSync, constants as C, fchmodSync, fchownSync, fstatSync, lstatSync, mkdirSync, openSync } from 'node:fs';
+import { chmodSync, closeSync, constants as C, fchmodSync, fchownSync, fstatSync, lstatSync, mkdirSync, openSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { csError, type CsError } from '../sys';
 import type { CsPath } from '../path';
 import { hostDirName, isThisHost } from './host';
 import { ownerName, resolveGid, resolveUid } from './ids';
-import { removeIfPresent } from './record';
-import { trustedDir } from './trust';
+import { trustedDir, type ServedBy } from './trust';
 
 export const DEFAULT_ROOT = '/tmp/cs';
 
@@ -16,7 +15,7 @@ export function mountRoot(): string {
   return process.env.CS_MOUNT_LOCAL || DEFAULT_ROOT;
 }
 
-export interface MountDir {
+export interface MountDir extends ServedBy {
   /** The canonical cs path this directory serves. */
   path: string;
   /** <root>/<proto>/<host>/<service>/<perm> */
@@ -26,13 +25,6 @@ export interface MountDir {
   log: string;
   oldLog: string;
   lock: string;
-  /** Access the server must enforce with kernel credentials. */
-  uid: number | null;
-  gid: number | null;
-  /** The uid of `trust[=uid]`: the only user (besides root) the client accepts as server. */
-  trust: number | null;
-  /** Owner of the launch entry the directory is named after. */
-  sid: Sid;
 }
 
 /** Owner of the service's launch entry (libcs's "sid"), or null when none was found. */
@@ -192,4 +184,12 @@ export function checkMountDir(md: MountDir): boolean {
   const st = lstatSync(md.dir);
   if (!trustedDir(md, st)) throw unsafe(md.dir, md.path, `owned by ${ownerName(st.uid)}, who may not serve ${md.path} for ${ownerName(process.geteuid!())}`);
   return true;
+}
+
+export function removeIfPresent(file: string): void {
+  try {
+    unlinkSync(file);
+  } catch (e) {
+    if ((e as CsError).code !== 'ENOENT') throw e;
+  }
 }

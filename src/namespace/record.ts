@@ -2,10 +2,10 @@
 // when the record, the socket and the recorded process belong to one user who may
 // serve the service, and the process is the one that was recorded (README "Who may
 // serve a service").
-import { lstatSync, readlinkSync, symlinkSync, unlinkSync, type Stats } from 'node:fs';
-import type { CsError, PeerCred } from '../sys';
+import { lstatSync, readlinkSync, symlinkSync, type Stats } from 'node:fs';
+import type { PeerCred } from '../sys';
 import { ownerName } from './ids';
-import type { MountDir } from './mount';
+import { removeIfPresent, type MountDir } from './mount';
 import { processInfo } from './proc';
 import { trustedServer } from './trust';
 
@@ -81,12 +81,4 @@ export function removeRecords(md: MountDir, pid = process.pid, socketToo = true)
 export function recordPid(md: MountDir, pid: number): void {
   removeIfPresent(md.pidLink);
   symlinkSync(`/proc/${pid}`, md.pidLink);
-}
-
-export function removeIfPresent(file: string): void {
-  try {
-    unlinkSync(file);
-  } catch (e) {
-    if ((e as CsError).code !== 'ENOENT') throw e;
-  }
 }

@@ -1,6 +1,17 @@
 // The trust rules (README "Who may serve a service"): which users may own a
 // service's perm directory, socket and record, and serve it, as this process sees it.
-import type { MountDir } from './mount';
+
+/** What a service path says about who may serve it (a MountDir has these fields). */
+export interface ServedBy {
+  /** `user=U` */
+  uid: number | null;
+  /** `group=G` */
+  gid: number | null;
+  /** `trust=U` */
+  trust: number | null;
+  /** Owner of the launch entry. */
+  sid: number | null;
+}
 
 /** Who a process is, as the kernel reports it (SO_PEERCRED and /proc alike). */
 export interface Identity {
@@ -15,7 +26,7 @@ export interface Identity {
  * apart by group, see trustedDir and trustedServer); otherwise this process's own
  * user or the owner of the launch entry (who decides what any starter runs anyway).
  */
-export function trustedUid(md: MountDir, uid: number): boolean {
+export function trustedUid(md: ServedBy, uid: number): boolean {
   if (uid === 0) return true;
   if (md.uid !== null) return uid === md.uid;
   if (md.trust !== null) return uid === md.trust;
@@ -23,7 +34,7 @@ export function trustedUid(md: MountDir, uid: number): boolean {
 }
 
 /** True when a process with identity `id` may serve `md` (a `group` service: any member of its group). */
-export function trustedServer(md: MountDir, id: Identity): boolean {
+export function trustedServer(md: ServedBy, id: Identity): boolean {
   if (md.uid === null && md.trust === null && md.gid !== null) {
     return id.uid === 0 || id.gid === md.gid || id.groups.includes(md.gid);
   }
@@ -35,7 +46,7 @@ export function trustedServer(md: MountDir, id: Identity): boolean {
  * its owner is trusted, or (`group=G`) it belongs to group G and others cannot write
  * it, which only a member (or root) can arrange.
  */
-export function trustedDir(md: MountDir, st: { uid: number; gid: number; mode: number }): boolean {
+export function trustedDir(md: ServedBy, st: { uid: number; gid: number; mode: number }): boolean {
   if (trustedUid(md, st.uid)) return true;
   return md.uid === null && md.trust === null && md.gid !== null && st.gid === md.gid && (st.mode & 0o002) === 0;
 }
