@@ -1,9 +1,9 @@
-// `cs -k SIG PATH`: send a signal to the server of a service, as P-cs.mnt records
-// it, and only while that process is still the server.
+// `cs -k SIG PATH`: send a signal to the server of a service (and the process
+// group it leads), only when the kernel ties that process to the service.
 import { constants } from 'node:os';
-import { recordedServer } from '../namespace';
+import { signalService } from '../launch/signal';
 import { resolveService } from '../launch/service';
-import { csError, type CsError } from '../sys';
+import { csError } from '../sys';
 
 export interface Signalled {
   path: string;
@@ -32,13 +32,5 @@ export function parseSignal(given: string): [string, number] {
 export function signalServer(signal: string, path: string): Signalled {
   const { md } = resolveService(path, 'kill');
   const [name, num] = parseSignal(signal);
-  const { pid, alive } = recordedServer(md);
-  if (pid === null) throw csError('ESRCH', 'kill', md.path, `no server is recorded in ${md.pidLink}`);
-  if (!alive) throw csError('ESRCH', 'kill', md.path, `the recorded server pid ${pid} is not running`);
-  try {
-    process.kill(pid, num);
-  } catch (e) {
-    throw csError((e as CsError).code ?? 'EPERM', 'kill', md.path, `cannot signal server pid ${pid}`);
-  }
-  return { path: md.path, pid, signal: name };
+  return { path: md.path, pid: signalService(md, num), signal: name };
 }

@@ -1,20 +1,26 @@
-// User and group names to ids, from /etc/passwd and /etc/group (local accounts;
+// User and group names to ids and uids to names, from /etc/passwd and /etc/group (local accounts;
 // names served only by NSS modules such as LDAP are not seen).
 import { readFileSync } from 'node:fs';
 import { csError } from '../sys';
 
-function lookup(file: string, name: string): number | null {
-  let text: string;
+/** The entries of an account file as fields (none when it cannot be read). */
+function accounts(file: string): string[][] {
   try {
-    text = readFileSync(file, 'utf8');
+    return readFileSync(file, 'utf8').split('\n').map((line) => line.split(':')).filter((f) => f.length > 2);
   } catch {
-    return null;
+    return [];
   }
-  for (const line of text.split('\n')) {
-    const f = line.split(':');
-    if (f[0] === name && f.length > 2) return Number(f[2]);
-  }
-  return null;
+}
+
+function lookup(file: string, name: string): number | null {
+  const f = accounts(file).find((e) => e[0] === name);
+  return f ? Number(f[2]) : null;
+}
+
+/** `uid 65534 (nobody)`: a uid, with its name when /etc/passwd has one. */
+export function ownerName(uid: number): string {
+  const name = accounts('/etc/passwd').find((e) => e[2] === String(uid))?.[0];
+  return name ? `uid ${uid} (${name})` : `uid ${uid}`;
 }
 
 function resolveId(kind: 'user' | 'group', spec: string, path: string): number {

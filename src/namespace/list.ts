@@ -4,7 +4,7 @@ import { lstatSync, readdirSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import { parsePath, type Proto } from '../path';
 import { hostDirName, isThisHost } from './host';
-import { recordedServer } from './lock';
+import { recordedServer } from './record';
 import { mountDir, mountRoot, type MountDir } from './mount';
 
 export interface ServiceEntry {

@@ -1,11 +1,12 @@
 // Where a service lives on disk (SPEC 3): the libcs layout
 // <root>/<proto>/<host>/<service>/<perm>/{S,P,L,O,X}-cs.mnt, built safely.
-import { chmodSync, closeSync, constants as C, fchmodSync, fchownSync, fstatSync, lstatSync, mkdirSync, openSync } from 'node:fs';
+import { chmodSync, closeSync, constants as C, fchmodSync, fchownSync, fstatSync, lstatSync, mkdirSync, openSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { csError, type CsError } from '../sys';
 import { qualifierName, type CsPath } from '../path';
 import { hostDirName, isThisHost } from './host';
-import { resolveGid, resolveUid } from './ids';
+import { ownerName, resolveGid, resolveUid } from './ids';
+import { trustedDir, type ServedBy } from './trust';
 
 export const DEFAULT_ROOT = '/tmp/cs';
 
@@ -14,7 +15,7 @@ export function mountRoot(): string {
   return process.env.CS_MOUNT_LOCAL || DEFAULT_ROOT;
 }
 
-export interface MountDir {
+export interface MountDir extends ServedBy {
   /** The canonical cs path this directory serves. */
   path: string;
   /** <root>/<proto>/<host>/<service>/<perm> */
@@ -24,9 +25,6 @@ export interface MountDir {
   log: string;
   oldLog: string;
   lock: string;
-  /** Access the server must enforce with kernel credentials. */
-  uid: number | null;
-  gid: number | null;
 }
 
 /** Owner of the service's `<service>.svc` launch entry (libcs's "sid"), or null when none was found. */
@@ -74,12 +72,14 @@ export function mountDir(p: CsPath, svcOwner: Sid): MountDir {
   }
   const uid = p.options.user === null ? null : resolveUid(p.options.user, p.canonical);
   const gid = p.options.group === null ? null : resolveGid(p.options.group, p.canonical);
+  const trust = p.options.trust === null ? null : resolveUid(p.options.trust, p.canonical);
   const host = isThisHost(p.host) ? hostDirName() : p.host;
-  const perm = permName(sidOf(p, svcOwner), uid, gid, p.qualifiers, p.proto !== 'fdp' && uid === null && gid === null);
+  const sid = sidOf(p, svcOwner);
+  const perm = permName(sid, uid, gid, p.qualifiers, p.proto !== 'fdp' && uid === null && gid === null);
   const dir = join(mountRoot(), p.proto, host, p.service, perm);
   const f = (n: string) => join(dir, n);
   return {
-    path: p.canonical, dir, uid, gid,
+    path: p.canonical, dir, uid, gid, trust, sid,
     socket: f('S-cs.mnt'), pidLink: f('P-cs.mnt'), log: f('L-cs.mnt'), oldLog: f('O-cs.mnt'), lock: f('X-cs.mnt'),
   };
 }
@@ -126,8 +126,8 @@ function makeSticky(dir: string): void {
   }
 }
 
-/** Create (or check) one directory level with an exact mode, never through a link. */
-function ensureDir(dir: string, mode: number, path: string, owner?: { uid: number | null; gid: number | null }): void {
+/** Create (or check) one directory level with an exact mode, never through a link; true when it was created. */
+function ensureDir(dir: string, mode: number, path: string, owner?: { uid: number | null; gid: number | null }): boolean {
   let created = false;
   try {
     mkdirSync(dir, { mode: 0o700 });
@@ -137,7 +137,8 @@ function ensureDir(dir: string, mode: number, path: string, owner?: { uid: numbe
   }
   if (!created) {
     if (mode & 0o1000) makeSticky(dir);
-    return checkDir(dir, path);
+    checkDir(dir, path);
+    return false;
   }
   // Fix mode and owner through an fd of the directory itself: umask cannot trim it and no link can redirect it.
   const fd = openSync(dir, C.O_RDONLY | C.O_DIRECTORY | C.O_NOFOLLOW);
@@ -150,6 +151,7 @@ function ensureDir(dir: string, mode: number, path: string, owner?: { uid: numbe
   } finally {
     closeSync(fd);
   }
+  return true;
 }
 
 /** Create the namespace root if needed: world-writable and sticky, like /tmp. */
@@ -164,9 +166,32 @@ export function ensureRoot(path?: string): string {
 }
 
 /**
+ * An existing perm directory may hold `md`'s server only when its owner may serve
+ * it (README "Who may serve a service"). Root takes over one another user made:
+ * it becomes the service's (or root's) with the service's mode, and the sockets,
+ * records, logs and lock that user left are removed. Anyone else gets EACCES.
+ */
+function claimPermDir(md: MountDir, mode: number): void {
+  const fd = openSync(md.dir, C.O_RDONLY | C.O_DIRECTORY | C.O_NOFOLLOW);
+  try {
+    const st = fstatSync(fd);
+    if (trustedDir(md, st)) return;
+    if (process.geteuid!() !== 0) {
+      throw csError('EACCES', 'csopen', md.path, `${md.dir} is owned by ${ownerName(st.uid)}, who may not serve this service for you: remove it, or let root serve it`);
+    }
+    fchownSync(fd, md.uid ?? 0, md.gid ?? 0);
+    fchmodSync(fd, mode);
+  } finally {
+    closeSync(fd);
+  }
+  for (const file of [md.socket, md.pidLink, md.lock, md.log, md.oldLog]) removeIfPresent(file);
+}
+
+/**
  * Create the directory chain of a service (server side). Levels above the
  * service are shared by everyone, like /tmp (sticky, so nobody can rename
- * another's entry); the perm directory is private for `user`, group-shared for `group`.
+ * another's entry); the perm directory is private for `user`, group-shared for
+ * `group`, and one that exists already must be one its owner may serve from.
  */
 export function createMountDir(md: MountDir): void {
   const root = ensureRoot(md.path);
@@ -180,11 +205,15 @@ export function createMountDir(md: MountDir): void {
     }
     const mask = process.umask();
     const mode = md.uid !== null ? 0o700 : md.gid !== null ? 0o2770 : 0o777 & ~mask;
-    ensureDir(dir, mode, md.path, { uid: md.uid, gid: md.gid });
+    if (!ensureDir(dir, mode, md.path, { uid: md.uid, gid: md.gid })) claimPermDir(md, mode);
   }
 }
 
-/** Check the directory chain of a service without creating anything (client side). */
+/**
+ * Check the directory chain of a service without creating anything (client side):
+ * false when it does not exist; EPERM when a level is unsafe or the perm directory
+ * belongs to a user who may not serve this client.
+ */
 export function checkMountDir(md: MountDir): boolean {
   const root = mountRoot();
   const rel = md.dir.slice(root.length + 1).split('/');
@@ -198,5 +227,15 @@ export function checkMountDir(md: MountDir): boolean {
     if ((e as CsError).code === 'ENOENT') return false;
     throw e;
   }
+  const st = lstatSync(md.dir);
+  if (!trustedDir(md, st)) throw unsafe(md.dir, md.path, `owned by ${ownerName(st.uid)}, who may not serve ${md.path} for ${ownerName(process.geteuid!())}`);
   return true;
+}
+
+export function removeIfPresent(file: string): void {
+  try {
+    unlinkSync(file);
+  } catch (e) {
+    if ((e as CsError).code !== 'ENOENT') throw e;
+  }
 }

@@ -7,7 +7,7 @@ import {
   csError, errnoCode, readRaw, writeRaw, socket, connect, close, unixAddr, UNIX_PATH_MAX,
   AF_UNIX, SOCK_STREAM, SOCK_NONBLOCK, EAGAIN, type CsError,
 } from '../sys';
-import type { MountDir } from '../namespace';
+import { ownerName, trustedServer, type MountDir } from '../namespace';
 import type { CsId } from './flags';
 import { AGAIN } from '../io';
 import { kernelId } from './record';
@@ -33,15 +33,16 @@ export function admission(md: MountDir | undefined, id: CsId): number {
 }
 
 /**
- * Client: a `user` or `group` service must be served by that user or group. The
- * kernel names whoever created the listening socket (for an auto-started server,
- * the client that started it): a socket planted by anyone else is refused.
+ * Client: a `user` or `group` service must be served by that user or group, any
+ * other by a user trustedServer accepts. The kernel names whoever created the
+ * listening socket (for an auto-started server, the client that started it): a
+ * socket planted by anyone else is refused before the client sends anything.
  */
 export function checkServer(fd: number, md: MountDir): void {
-  if (md.uid === null && md.gid === null) return;
   const server = kernelId(fd);
-  if (admission(md, server) !== 0) {
-    throw csError('EACCES', 'csopen', md.path, `the server runs as uid ${server.uid} gid ${server.gid}, not as the service's owner`);
+  const owned = md.uid !== null || md.gid !== null;
+  if (owned ? admission(md, server) !== 0 : !trustedServer(md, server)) {
+    throw csError('EACCES', 'csopen', md.path, `the server runs as ${ownerName(server.uid)} gid ${server.gid}, who may not serve this service for ${ownerName(process.geteuid!())}`);
   }
 }
 

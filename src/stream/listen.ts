@@ -5,34 +5,52 @@ import { chmodSync, lchownSync, lstatSync } from 'node:fs';
 import { bind, close, csError, listen, unixAddr, type CsError } from '../sys';
 import { acceptPending, AGAIN, handOver, handshakeTimeout, runSync } from '../io';
 import {
-  createMountDir, lockSync, recordPid, recordedServer, removeIfPresent, socketMode, type MountDir,
+  createMountDir, lockSync, ownerName, recordDoubt, recordedPid, recordPid, removeIfPresent, socketMode, trustedServer, type MountDir,
 } from '../namespace';
 import { BACKLOG, type CsId } from './flags';
 import { admission, connectUnix, withServiceSocket, writeGreeting } from './handshake';
 import { kernelId, tryRecvRecord } from './record';
 import { remember } from './registry';
 
-/** Throw EADDRINUSE when a live server holds the socket; remove a stale one. */
+/** Who made the socket listening on `md`'s S-cs.mnt, by the kernel (SO_PEERCRED); null when nobody answers. */
+export function listenerOf(md: MountDir): CsId | null {
+  let probe: number;
+  try {
+    probe = connectUnix(md);
+  } catch (e) {
+    const code = (e as CsError).code;
+    if (code === 'ENOENT' || code === 'ECONNREFUSED') return null;
+    throw e;
+  }
+  try {
+    return kernelId(probe);
+  } finally {
+    close(probe);
+  }
+}
+
+/**
+ * Make way for binding S-cs.mnt: remove a stale socket (nobody answers), and one
+ * served by a user who may not serve this service when we are root; throw EACCES
+ * for such a socket otherwise, and EADDRINUSE when the service's server answers.
+ */
 function clearStale(md: MountDir): void {
   try {
     lstatSync(md.socket);
   } catch {
     return;
   }
-  const { pid, alive } = recordedServer(md);
-  if (pid !== null && pid !== process.pid && alive) {
-    throw csError('EADDRINUSE', 'csopen', md.path, `already served by pid ${pid}`);
+  const listener = listenerOf(md);
+  if (listener !== null && !trustedServer(md, listener)) {
+    if (process.geteuid!() !== 0) {
+      throw csError('EACCES', 'csopen', md.path, `${md.socket} is served by ${ownerName(listener.uid)}, who may not serve this service for you`);
+    }
+  } else if (listener !== null) {
+    const pid = recordedPid(md);
+    const why = pid !== null && recordDoubt(md, pid, listener) === null ? `already served by pid ${pid}` : 'a server without a pid record is answering';
+    throw csError('EADDRINUSE', 'csopen', md.path, why);
   }
-  // No live pid on record: the socket is stale unless something still answers on it.
-  let probe = -1;
-  try {
-    probe = connectUnix(md);
-  } catch {
-    removeIfPresent(md.socket);
-    return;
-  }
-  close(probe);
-  throw csError('EADDRINUSE', 'csopen', md.path, 'a server without a pid record is answering');
+  removeIfPresent(md.socket);
 }
 
 /** Bind S-cs.mnt (through the directory's fd when the path is too long) and listen. */
