@@ -156,6 +156,16 @@ describe('errors', () => {
     expect(typeof await same.call('client', { name: userOnly, uid: 0, gid: -1, flags: cs.CAPF_USER })).toBe('number');
   });
 
+  testIf(isRoot, 'needs root to run services as two other users')('a WORLD service of an ordinary user is reached by root and by another ordinary user', async () => {
+    const owner = await Agent.start({ asUser: secondUser() });
+    const name = unique('shared');
+    await owner.call('service', { name, uid: owner.uid, gid: -1, flags: cs.CAPF_WORLD });
+    const rootClient = await Agent.start();
+    const otherClient = await Agent.start({ asUser: secondUser('cstestv') });
+    expect(typeof await rootClient.call('client', { name, uid: owner.uid, gid: -1, flags: ANY })).toBe('number');
+    expect(typeof await otherClient.call('client', { name, uid: owner.uid, gid: -1, flags: ANY })).toBe('number');
+  });
+
   testIf(isRoot, 'needs root to run a service as a second user')('registering a uid or gid the process does not hold is EPERM; root may', async () => {
     const other = await Agent.start({ asUser: secondUser() });
     const name = unique('perm');

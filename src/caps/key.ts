@@ -1,6 +1,8 @@
 // CAPS service keys (name, uid, gid) and their place in the cs namespace: the key
 // (name, uid, gid) is the fdp service /dev/fdp/local/<name>/caps.<uid>.<gid>
-// (-1 as is), so that a launch entry lib/cs/fdp/<name>/ can start it.
+// (-1 as is), so that a launch entry lib/cs/fdp/<name>/ can start it. A key with a
+// uid adds /trust=<uid>: only that uid (or root) may register it, so its clients
+// may trust a server of that uid whoever they are.
 import { parsePath } from '../path';
 import { csError } from '../sys';
 import { CAPS_MAXNAMELEN } from './constants';
@@ -49,7 +51,8 @@ export function makeKey(name: unknown, uid: unknown, gid: unknown, syscall: stri
 
 /** The cs path of a key. */
 export function keyPath(key: CapsKey): string {
-  return `/dev/fdp/local/${key.name}/caps.${key.uid}.${key.gid}`;
+  const trust = key.uid === -1 ? '' : `/trust=${key.uid}`;
+  return `/dev/fdp/local/${key.name}${trust}/caps.${key.uid}.${key.gid}`;
 }
 
 /** The key a cs path stands for (as handed to a started server), or null when it is not a CAPS path. */
