@@ -130,9 +130,11 @@ describe.each(KINDS)('%s: a libcs program and cs meet at the same socket', (_kin
 });
 
 describe('across users (libcs as a second user)', () => {
-  withPeersAsRoot("a libcs server of another user is reached through the 0777 levels it made; it writes into the client's fd", async () => {
+  // A plain path promises a server of root, the caller or the .svc owner ("Who may serve a
+  // service"), so another user's server is named by trust=<uid> or user=<uid>, in libcs too.
+  withPeersAsRoot("a libcs server of another user (trust=<uid>, user=<uid>) is reached through the 0777 levels it made; it writes into the client's fd", async () => {
     const other = secondUser();
-    for (const options of ['', `/user=${other}`]) {
+    for (const options of [`/trust=${other}`, `/user=${other}`]) {
       const path = `/dev/fdp/local/${name('xu')}${options}`;
       const server = peer('fdp_server', [path], { asUser: other });
       await printed(server.child, 'listening');

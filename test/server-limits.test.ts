@@ -7,9 +7,8 @@ import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as cs from '../src';
-import { mountDir, recordedPid, type MountDir } from '../src/namespace';
-import { parsePath } from '../src/path';
-import { findLaunchEntry } from '../src/namespace/entry';
+import { recordedPid, type MountDir } from '../src/namespace';
+import { resolveService } from '../src/launch/service';
 import { cpuTicks, fdCount, FIXTURES, freshRoot, killFixtures, killPids, makeAuthFd, removeRoot } from './helpers';
 
 const ROOT_DIR = join(__dirname, '..');
@@ -53,7 +52,7 @@ function limitedService(what: string, nofile: number, command: string): string {
 }
 
 function md(path: string): MountDir {
-  return mountDir(parsePath(path), findLaunchEntry('fdp', parsePath(path).service!)!.uid);
+  return resolveService(path).md;
 }
 
 /** Lines the server of `path` logged so far. */
