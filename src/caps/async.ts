@@ -161,9 +161,12 @@ export class CapsService extends EventEmitter implements AsyncIterable<CapsReque
     };
   }
 
-  /** Unregister; requests not yet replied come back to their clients as empty replies. */
-  close(): void {
-    if (this.closed) return;
+  /**
+   * Unregister; requests not yet replied come back to their clients as empty replies.
+   * Done when it returns; the promise says so to callers that await every close().
+   */
+  close(): Promise<void> {
+    if (this.closed) return Promise.resolve();
     this.#idle?.stop();
     this.#forgetAtEnd();
     this.#stopDraining();
@@ -171,6 +174,7 @@ export class CapsService extends EventEmitter implements AsyncIterable<CapsReque
     for (const r of this.#ready.splice(0)) closeAll(r.fds);
     this.#end();
     this.emit('close');
+    return Promise.resolve();
   }
 }
 
@@ -337,8 +341,8 @@ export class CapsClient {
     else c.resolve({ id: m.num, data: m.data, fds: m.fds, cred: m.cred });
   }
 
-  /** Disconnect; calls still waiting reject with ENOTCONN. */
-  close(): void {
+  /** Disconnect; calls still waiting reject with ENOTCONN. Done when it returns, as the promise says. */
+  close(): Promise<void> {
     this.#port.close();
     const err = () => csError('ENOTCONN', 'call', this.#port.path, 'the client was closed');
     for (const c of [...this.#calls.values(), ...this.#backlog.splice(0)]) {
@@ -348,6 +352,7 @@ export class CapsClient {
     }
     this.#calls.clear();
     this.#watch();
+    return Promise.resolve();
   }
 }
 
