@@ -8,6 +8,6 @@ export { parsePath, formatPath, type CsPath, type CsPathOptions, type Proto } fr
 export { csport, hashPort } from './port';
 export { mountRoot, listServices, recordedServer, type ServiceEntry } from './namespace';
 // Low level: one sendmsg/recvmsg with descriptors, for proxies that pass records through unread,
-// and dup for handing a copy of a descriptor to CsServer.send/sendRecord, which take theirs over.
+// and dup for handing a copy of a descriptor to ServeLoop.send/sendRecord, which take theirs over.
 export { sendFds, recvFds, closeAll, dup, MAX_FDS_PER_MSG, type Received, type CsError } from './sys';
 export { RECORD_SIZE } from './stream/record';

@@ -4,12 +4,12 @@
 // that does not read its echo is not read either once its unsent output is full.
 import { constants } from 'node:os';
 // Passing bytes and descriptors through unchanged needs recvmsg(2) itself.
-import { closeAll, csserve, recvFds, MAX_FDS_PER_MSG, RECORD_SIZE, type CsServer } from '../../src';
+import { closeAll, serveLoop, recvFds, MAX_FDS_PER_MSG, RECORD_SIZE, type ServeLoop } from '../../src';
 
 const { EAGAIN } = constants.errno;
 
 const buf = Buffer.alloc(64 * 1024);
-let loop: CsServer;
+let loop: ServeLoop;
 
 /**
  * Send back what one recvmsg returned. The kernel ends a read right after a message
@@ -34,7 +34,7 @@ function read(fd: number): number {
   return 0;
 }
 
-csserve(process.argv[2] ?? '/dev/fdp/local/echo', {
+serveLoop(process.argv[2] ?? '/dev/fdp/local/echo', {
   init: (server) => (loop = server),
   read,
 }).catch((e: Error) => {
