@@ -8,7 +8,7 @@ import * as sys from '../src/sys';
 import { freshRootEachTest, isRoot, testIf, openFds, runFixture, secondUser, startFixture } from './helpers';
 
 let seq = 0;
-const name = (what: string) => `/dev/fdp/local/${what}${process.pid}x${seq++}`;
+const name = (what: string): `/dev/fdp/${string}` => `/dev/fdp/local/${what}${process.pid}x${seq++}`;
 
 const root = freshRootEachTest();
 
@@ -288,7 +288,7 @@ describe('waiting', () => {
     const ac = new AbortController();
     const wait = listener.accept({ signal: ac.signal });
     ac.abort();
-    await expect(wait).rejects.toMatchObject({ name: 'AbortError' });
+    await expect(wait).rejects.toMatchObject({ name: 'AbortError', code: 'ABORT_ERR', cause: ac.signal.reason }); // Node's, not the DOMException's code 20
     const client = await cs.open(path);
     const server = (await listener.accept())!;
     expect(server.peer.pid).toBe(process.pid);
@@ -304,8 +304,9 @@ describe('waiting', () => {
     const server = (await listener.accept())!;
     const ac = new AbortController();
     const wait = server.recvFds({ signal: ac.signal });
-    ac.abort();
-    await expect(wait).rejects.toMatchObject({ name: 'AbortError' });
+    const reason = new Error('no longer wanted');
+    ac.abort(reason);
+    await expect(wait).rejects.toMatchObject({ name: 'AbortError', code: 'ABORT_ERR', cause: reason });
     await client.sendFds([]);
     expect((await server.recvFds()).fds).toEqual([]);
     client.destroy();

@@ -3,8 +3,9 @@
 // same descriptors, so it serves byte and descriptor round trips alike. A client
 // that does not read its echo is not read either once its unsent output is full.
 import { constants } from 'node:os';
+import { serveLoop, type ServeLoop } from '../../src';
 // Passing bytes and descriptors through unchanged needs recvmsg(2) itself.
-import { closeAll, serveLoop, recvFds, MAX_FDS_PER_MSG, RECORD_SIZE, type ServeLoop } from '../../src';
+import { closeAll, recvmsg, MAX_FDS_PER_MSG, RECORD_SIZE } from '../../src/low-level';
 
 const { EAGAIN } = constants.errno;
 
@@ -24,7 +25,7 @@ function echo(fd: number, data: Buffer, fds: number[]): void {
 }
 
 function read(fd: number): number {
-  const r = recvFds(fd, buf, MAX_FDS_PER_MSG);
+  const r = recvmsg(fd, buf, MAX_FDS_PER_MSG);
   if (r.n === -EAGAIN) return 0;
   if (r.n <= 0 || r.truncated) {
     closeAll(r.fds);

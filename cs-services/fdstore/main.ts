@@ -5,7 +5,8 @@
 // (then one cssend record), `get NAME`, `del NAME`, `list`; reply lines `ok ...`
 // or `error CODE text`. Each uid sees only the names it stored.
 import { closeSync } from 'node:fs';
-import { closeAll, csrecv, serveLoop, dup, errorLine, LineReader, type ServeLoop } from '../../src';
+import { csrecv, serveLoop, errorLine, LineReader, type ServeLoop } from '../../src';
+import { closeAll, dup } from '../../src/low-level';
 
 /** One record carries at most 252 payload descriptors (Linux's SCM_MAX_FD is 253, one is the auth fd). */
 const MAX_FDS = 252;

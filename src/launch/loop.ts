@@ -7,6 +7,7 @@ import { constants } from 'node:os';
 import { close, closeAll, csError, dup, Watcher } from '../sys';
 import type { CsId } from '../stream/flags';
 import type { Connection } from '../stream/connection';
+import type { NetSocket } from '../net/socket-stream';
 import { recordMessage } from '../stream/record';
 import { forget, remember } from '../stream/registry';
 import { Outbox, OutputTotal } from './outbox';
@@ -69,7 +70,7 @@ export class ServeLoop {
       ...opts,
       onSignal: (signal) => opts.onSignal?.(signal) !== false && loop.#interrupted(signal),
     });
-    void loop.#server.closed.then(() => loop.#finish());
+    void loop.#server.whenClosed.then(() => loop.#finish());
     handlers.init?.(loop);
     return loop;
   }
@@ -79,7 +80,7 @@ export class ServeLoop {
     return this.#server.path;
   }
 
-  /** The Server underneath (listener, `inherited`, `closed`). */
+  /** The Server underneath (listener, `inherited`, `whenClosed`). */
   get server(): Server {
     return this.#server;
   }
@@ -204,7 +205,7 @@ export class ServeLoop {
   }
 
   /** A client completed the rendezvous: the loop takes its descriptor over from the Connection. */
-  #adopt(conn: Connection): void {
+  #adopt(conn: Connection | NetSocket): void {
     const fd = dup(conn.fd);
     const id = conn.peer;
     conn.destroy();
