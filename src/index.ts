@@ -17,7 +17,7 @@ export {
 // Streams, async
 export { open, listen, type OpenOptions, type ListenOptions } from './open';
 export { Connection, Listener, type FdOptions } from './stream';
-export { NetSocket, NetListener, type NetId, type Endpoint } from './net';
+export { NetSocket, NetListener, type NetId } from './net';
 
 // Servers
 export { serve, Server, type ServeOptions, type ConnectionHandler, type NetConnectionHandler } from './launch';

@@ -3,4 +3,4 @@
 export { sendFds as sendmsg, recvFds as recvmsg, closeAll, dup, MAX_FDS_PER_MSG, type Received } from './sys';
 export { RECORD_SIZE } from './stream/record';
 export { AGAIN } from './io';
-export { recvDatagram, sendDatagram, statFreq } from './net';
+export { recvDatagram, sendDatagram, statFreq, type Endpoint } from './net';
