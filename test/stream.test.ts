@@ -297,6 +297,34 @@ describe('waiting', () => {
     listener.close();
   });
 
+  test('a signal given to listen() or serve() closes what they made; close() returns a promise; closed is a boolean', async () => {
+    const path = name('abortlisten');
+    const ac = new AbortController();
+    const listener = await cs.listen(path, { signal: ac.signal });
+    const socket = join(cs.listServices(path)[0]!.dir, 'S-cs.mnt');
+    expect([listener.closed, existsSync(socket)]).toEqual([false, true]);
+    const closing = new Promise((r) => listener.once('close', r));
+    ac.abort();
+    await closing;
+    expect([listener.closed, existsSync(socket)]).toEqual([true, false]);
+    await expect(listener.close()).resolves.toBeUndefined(); // again: nothing to do
+    await expect(cs.listen(path, { signal: ac.signal })).rejects.toMatchObject({ name: 'AbortError', code: 'ABORT_ERR' });
+    expect(existsSync(socket)).toBe(false);
+
+    const stop = new AbortController();
+    const server = await cs.serve(path, (conn) => conn.end(), { signal: stop.signal });
+    expect([server.closed, existsSync(socket)]).toEqual([false, true]);
+    stop.abort();
+    await server.whenClosed;
+    expect([server.closed, server.listener.closed, existsSync(socket)]).toEqual([true, true, false]);
+    await expect(cs.serve(path, (conn) => conn.end(), { signal: stop.signal })).rejects.toMatchObject({ code: 'ABORT_ERR' });
+
+    const again = await cs.serve(path, (conn) => conn.end());
+    const closed = again.close();
+    expect(again.closed).toBe(true);
+    await expect(closed).resolves.toBeUndefined();
+  });
+
   test('an AbortSignal ends a wait for a record and releases the watcher', async () => {
     const path = name('abort');
     const listener = await cs.listen(path);
