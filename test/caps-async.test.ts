@@ -63,6 +63,8 @@ describe('caps.client and caps.service', () => {
     const c = await client(name);
     const r = await c.call(text('echo:hi there'));
     expect(r.data.toString()).toBe('hi there');
+    expect(JSON.parse(JSON.stringify(r))).toMatchObject({ id: r.id, cred: { pid: info.pid } }); // no bigint in a reply
+    expect(Number.isSafeInteger(r.id)).toBe(true);
     expect(r.cred).toMatchObject({ pid: info.pid, uid: process.geteuid!() });
     const cred = JSON.parse((await c.call(text('cred'))).data.toString());
     expect(cred).toMatchObject({ pid: process.pid, uid: process.geteuid!(), euid: process.geteuid!(), gid: process.getegid!() });
@@ -97,13 +99,14 @@ describe('caps.client and caps.service', () => {
     const ac = new AbortController();
     const held = c.call(text('hold'), [], { signal: ac.signal });
     await c.call(text('echo:the hold has arrived')); // requests are served in order
-    ac.abort(new Error('changed my mind'));
-    await expect(held).rejects.toThrow('changed my mind');
+    const reason = new Error('changed my mind');
+    ac.abort(reason);
+    await expect(held).rejects.toMatchObject({ name: 'AbortError', code: 'ABORT_ERR', cause: reason });
     expect((await c.call(text('release'))).data.toString()).toBe('released');
     // the late reply to 'hold' (the service's request 1) is undeliverable; 'echo' (2) and 'release' (3) were consumed
     await line(s, /^dispose 1$/);
     await line(s, /^dispose 3$/);
-    await expect(c.call(text('x'), [], { signal: AbortSignal.abort() })).rejects.toMatchObject({ name: 'AbortError' });
+    await expect(c.call(text('x'), [], { signal: AbortSignal.abort() })).rejects.toMatchObject({ name: 'AbortError', code: 'ABORT_ERR' });
   });
 
   test('hundreds of concurrent calls beyond the 128-message window all resolve, in order of their replies', async () => {
@@ -173,7 +176,7 @@ describe('caps.client and caps.service', () => {
     const ac = new AbortController();
     const never = cs.caps.client(unique('never'), { uid: process.geteuid!(), waitService: true, signal: ac.signal });
     ac.abort();
-    await expect(never).rejects.toMatchObject({ name: 'AbortError' });
+    await expect(never).rejects.toMatchObject({ name: 'AbortError', code: 'ABORT_ERR' });
   });
 
   test('a service with `idle` retires once its last client is gone', async () => {
@@ -243,8 +246,9 @@ describe('event-loop forms of the C-shaped calls', () => {
 
       const ac = new AbortController();
       const waiting = cs.capsWait(port, { signal: ac.signal });
-      ac.abort(new Error('stop waiting'));
-      await expect(waiting).rejects.toThrow('stop waiting');
+      const reason = new Error('stop waiting');
+      ac.abort(reason);
+      await expect(waiting).rejects.toMatchObject({ name: 'AbortError', code: 'ABORT_ERR', cause: reason });
     } finally {
       cs.caps_sys_close(port);
     }

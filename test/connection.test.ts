@@ -17,7 +17,7 @@ const BIG_BUFFER = 4 << 20;
 const roomForBursts = 2 * Number(readFileSync('/proc/sys/net/core/wmem_max', 'utf8')) >= BIG_BUFFER;
 
 let seq = 0;
-const name = (what: string) => `/dev/fdp/local/${what}${process.pid}x${seq++}`;
+const name = (what: string): `/dev/fdp/${string}` => `/dev/fdp/local/${what}${process.pid}x${seq++}`;
 
 freshRootEachTest();
 

@@ -40,7 +40,7 @@ afterEach(async () => {
 
 interface TestService {
   name: string;
-  path: string;
+  path: `/dev/fdp/${string}`;
   starts: string;
   md: () => MountDir;
 }
@@ -61,7 +61,7 @@ function addService(what: string, opts: { env?: Record<string, string>; svc?: bo
   writeFileSync(file, `#!/bin/sh\n${exports}exec ${run} "$@"\n`);
   chmodSync(file, 0o755);
   if (opts.hosts !== undefined) writeFileSync(join(dir, 'hosts'), opts.hosts);
-  const path = `/dev/fdp/local/${name}`;
+  const path: `/dev/fdp/${string}` = `/dev/fdp/local/${name}`;
   return { name, path, starts, md: () => mountDir(parsePath(path), findService('fdp', name).svc?.uid ?? null) };
 }
 

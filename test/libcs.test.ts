@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as cs from '../src';
 import { mountDir } from '../src/namespace';
+import { closeAll } from '../src/sys';
 import { parsePath } from '../src/path';
 import { finish, freshRootEachTest, isRoot, killPids, openFds, removeRoot, secondUser, testIf } from './helpers';
 
@@ -107,7 +108,7 @@ describe.each(KINDS)('%s: a libcs program and cs meet at the same socket', (_kin
   });
 
   withPeers(`cs server, libcs client sends an fd the server writes through (${perm})`, async () => {
-    const path = `/dev/fdp/local/${name('cs')}${options}`;
+    const path: `/dev/fdp/${string}` = `/dev/fdp/local/${name('cs')}${options}`;
     const listener = await cs.listen(path);
     try {
       const md = mountDir(parsePath(path), null);
@@ -119,7 +120,7 @@ describe.each(KINDS)('%s: a libcs program and cs meet at the same socket', (_kin
       const { fds } = await conn.recvFds({ max: 4 });
       expect(fds).toHaveLength(1);
       writeFileSync(`/proc/self/fd/${fds[0]}`, 'from cs\n');
-      cs.closeAll(fds);
+      closeAll(fds);
       conn.destroy();
       expect((await client.done).code).toBe(0);
       expect(readFileSync(file, 'utf8')).toBe('from cs\n');
@@ -157,7 +158,7 @@ describe('across users (libcs as a second user)', () => {
   withPeersAsRoot('a libcs client of another user sends its fd to a cs server, plain and user=<its uid>', async () => {
     const other = secondUser();
     for (const options of ['', `/user=${other}`]) {
-      const path = `/dev/fdp/local/${name('xc')}${options}`;
+      const path: `/dev/fdp/${string}` = `/dev/fdp/local/${name('xc')}${options}`;
       const listener = await cs.listen(path);
       try {
         const file = join(work, `out${seq}`);
@@ -166,7 +167,7 @@ describe('across users (libcs as a second user)', () => {
         expect(conn.peer).toMatchObject({ uid: other });
         const { fds } = await conn.recvFds({ max: 4 });
         writeFileSync(`/proc/self/fd/${fds[0]}`, 'from cs\n');
-        cs.closeAll(fds);
+        closeAll(fds);
         conn.destroy();
         expect((await client.done).code).toBe(0);
         expect(lstatSync(file).uid).toBe(other);

@@ -97,6 +97,9 @@ test('open() and listen() on tcp give NetSocket and NetListener; a udp open() is
   listener.on('connection', (conn) => conn.pipe(conn));
   const sock = await open(`/dev/tcp/local/${name}`);
   expect(sock.path).toBe(`/dev/tcp/127.0.0.1/${hashPort(name)}`);
+  for (const [what, call] of [['sendFds', () => sock.sendFds([0])], ['recvFds', () => sock.recvFds()]] as const) {
+    await expect(call()).rejects.toMatchObject({ code: 'EOPNOTSUPP', syscall: what, path: sock.path });
+  }
   sock.end('round trip');
   let reply = '';
   for await (const chunk of sock) reply += chunk;

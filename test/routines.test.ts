@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import * as cs from '../src';
 import * as sys from '../src/sys';
 import { resolveService } from '../src/launch/service';
+import { recordedServer } from '../src/namespace';
 import { StatusSampler } from '../cs-services/ssd/sample';
 import { unavailable } from './netns';
 import { FIXTURES, freshRootEachTest, openFds, startFixture, testIf } from './helpers';
@@ -161,7 +162,7 @@ describe('csping', () => {
     try {
       expect(() => cs.csping(path)).not.toThrow();
     } finally {
-      const { pid } = cs.recordedServer(resolveService(path).md);
+      const { pid } = recordedServer(resolveService(path).md);
       if (pid) process.kill(pid, 'SIGKILL');
     }
   });

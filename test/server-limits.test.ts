@@ -42,7 +42,7 @@ afterEach(async () => {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** A launch entry that runs `command "$1"` with at most `nofile` descriptors; returns its path. */
-function limitedService(what: string, nofile: number, command: string): string {
+function limitedService(what: string, nofile: number, command: string): `/dev/fdp/${string}` {
   const name = `${what}${process.pid}x${seq++}`;
   const dir = join(tree, 'lib', 'cs', 'fdp', name);
   mkdirSync(dir, { recursive: true });
@@ -81,7 +81,7 @@ async function echoes(conn: cs.Connection, text: string): Promise<string> {
  * Start the fdp service `path` (a byte echo under `ulimit -n 256`), hold 400 connections
  * to it, and check it idles while saturated, logs little, and serves once they are gone.
  */
-async function saturate(path: string): Promise<void> {
+async function saturate(path: `/dev/fdp/${string}`): Promise<void> {
   const first = await cs.open(path);
   const pid = recordedPid(md(path))!;
   servers.push(pid);

@@ -8,7 +8,7 @@ import * as sys from '../src/sys';
 import { freshRootEachTest, isRoot, testIf, openFds, runFixture, secondUser, startFixture } from './helpers';
 
 let seq = 0;
-const name = (what: string) => `/dev/fdp/local/${what}${process.pid}x${seq++}`;
+const name = (what: string): `/dev/fdp/${string}` => `/dev/fdp/local/${what}${process.pid}x${seq++}`;
 
 const root = freshRootEachTest();
 
@@ -288,13 +288,41 @@ describe('waiting', () => {
     const ac = new AbortController();
     const wait = listener.accept({ signal: ac.signal });
     ac.abort();
-    await expect(wait).rejects.toMatchObject({ name: 'AbortError' });
+    await expect(wait).rejects.toMatchObject({ name: 'AbortError', code: 'ABORT_ERR', cause: ac.signal.reason }); // Node's, not the DOMException's code 20
     const client = await cs.open(path);
     const server = (await listener.accept())!;
     expect(server.peer.pid).toBe(process.pid);
     client.destroy();
     server.destroy();
     listener.close();
+  });
+
+  test('a signal given to listen() or serve() closes what they made; close() returns a promise; closed is a boolean', async () => {
+    const path = name('abortlisten');
+    const ac = new AbortController();
+    const listener = await cs.listen(path, { signal: ac.signal });
+    const socket = join(cs.listServices(path)[0]!.dir, 'S-cs.mnt');
+    expect([listener.closed, existsSync(socket)]).toEqual([false, true]);
+    const closing = new Promise((r) => listener.once('close', r));
+    ac.abort();
+    await closing;
+    expect([listener.closed, existsSync(socket)]).toEqual([true, false]);
+    await expect(listener.close()).resolves.toBeUndefined(); // again: nothing to do
+    await expect(cs.listen(path, { signal: ac.signal })).rejects.toMatchObject({ name: 'AbortError', code: 'ABORT_ERR' });
+    expect(existsSync(socket)).toBe(false);
+
+    const stop = new AbortController();
+    const server = await cs.serve(path, (conn) => conn.end(), { signal: stop.signal });
+    expect([server.closed, existsSync(socket)]).toEqual([false, true]);
+    stop.abort();
+    await server.whenClosed;
+    expect([server.closed, server.listener.closed, existsSync(socket)]).toEqual([true, true, false]);
+    await expect(cs.serve(path, (conn) => conn.end(), { signal: stop.signal })).rejects.toMatchObject({ code: 'ABORT_ERR' });
+
+    const again = await cs.serve(path, (conn) => conn.end());
+    const closed = again.close();
+    expect(again.closed).toBe(true);
+    await expect(closed).resolves.toBeUndefined();
   });
 
   test('an AbortSignal ends a wait for a record and releases the watcher', async () => {
@@ -304,8 +332,9 @@ describe('waiting', () => {
     const server = (await listener.accept())!;
     const ac = new AbortController();
     const wait = server.recvFds({ signal: ac.signal });
-    ac.abort();
-    await expect(wait).rejects.toMatchObject({ name: 'AbortError' });
+    const reason = new Error('no longer wanted');
+    ac.abort(reason);
+    await expect(wait).rejects.toMatchObject({ name: 'AbortError', code: 'ABORT_ERR', cause: reason });
     await client.sendFds([]);
     expect((await server.recvFds()).fds).toEqual([]);
     client.destroy();

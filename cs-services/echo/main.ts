@@ -3,13 +3,14 @@
 // same descriptors, so it serves byte and descriptor round trips alike. A client
 // that does not read its echo is not read either once its unsent output is full.
 import { constants } from 'node:os';
+import { serveLoop, type ServeLoop } from '../../src';
 // Passing bytes and descriptors through unchanged needs recvmsg(2) itself.
-import { closeAll, csserve, recvFds, MAX_FDS_PER_MSG, RECORD_SIZE, type CsServer } from '../../src';
+import { closeAll, recvmsg, MAX_FDS_PER_MSG, RECORD_SIZE } from '../../src/low-level';
 
 const { EAGAIN } = constants.errno;
 
 const buf = Buffer.alloc(64 * 1024);
-let loop: CsServer;
+let loop: ServeLoop;
 
 /**
  * Send back what one recvmsg returned. The kernel ends a read right after a message
@@ -24,7 +25,7 @@ function echo(fd: number, data: Buffer, fds: number[]): void {
 }
 
 function read(fd: number): number {
-  const r = recvFds(fd, buf, MAX_FDS_PER_MSG);
+  const r = recvmsg(fd, buf, MAX_FDS_PER_MSG);
   if (r.n === -EAGAIN) return 0;
   if (r.n <= 0 || r.truncated) {
     closeAll(r.fds);
@@ -34,7 +35,7 @@ function read(fd: number): number {
   return 0;
 }
 
-csserve(process.argv[2] ?? '/dev/fdp/local/echo', {
+serveLoop(process.argv[2] ?? '/dev/fdp/local/echo', {
   init: (server) => (loop = server),
   read,
 }).catch((e: Error) => {

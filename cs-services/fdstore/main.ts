@@ -5,7 +5,8 @@
 // (then one cssend record), `get NAME`, `del NAME`, `list`; reply lines `ok ...`
 // or `error CODE text`. Each uid sees only the names it stored.
 import { closeSync } from 'node:fs';
-import { closeAll, csrecv, csserve, dup, errorLine, LineReader, type CsServer } from '../../src';
+import { csrecv, serveLoop, errorLine, LineReader, type ServeLoop } from '../../src';
+import { closeAll, dup } from '../../src/low-level';
 
 /** One record carries at most 252 payload descriptors (Linux's SCM_MAX_FD is 253, one is the auth fd). */
 const MAX_FDS = 252;
@@ -21,7 +22,7 @@ interface Session {
 const sessions = new Map<number, Session>();
 /** "<uid>/<name>" -> the descriptors held for it. */
 const store = new Map<string, number[]>();
-let loop: CsServer;
+let loop: ServeLoop;
 let letGo: (() => void) | null = null;
 
 function refuse(code: string, why: string): Error {
@@ -148,7 +149,7 @@ function read(fd: number): number {
   }
 }
 
-csserve(process.argv[2] ?? '/dev/fdp/local/fdstore', {
+serveLoop(process.argv[2] ?? '/dev/fdp/local/fdstore', {
   init: (server) => (loop = server),
   connect: (fd, id) => {
     sessions.set(fd, { uid: id.uid, lines: new LineReader(), putting: null });

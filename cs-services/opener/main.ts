@@ -7,12 +7,12 @@
 // and a symbolic link as the last component are refused outright.
 import { closeSync, constants as C, fstatSync, openSync, readlinkSync, realpathSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { csserve, errorLine, LineReader, type CsServer } from '../../src';
+import { serveLoop, errorLine, LineReader, type ServeLoop } from '../../src';
 import { allows, readAllowList } from './allow';
 
 const allowFile = process.argv[3] ?? join(dirname(require.main!.filename), 'allow');
 const readers = new Map<number, LineReader>();
-let loop: CsServer;
+let loop: ServeLoop;
 
 function refuse(code: string, why: string): Error {
   return Object.assign(new Error(why), { code });
@@ -78,7 +78,7 @@ function read(fd: number): number {
   }
 }
 
-csserve(process.argv[2] ?? '/dev/fdp/local/opener', {
+serveLoop(process.argv[2] ?? '/dev/fdp/local/opener', {
   init: (server) => (loop = server),
   connect: (fd) => {
     readers.set(fd, new LineReader());

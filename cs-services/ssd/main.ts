@@ -1,7 +1,8 @@
 // ssd, the status daemon: notes this host's status (csnote) every $CS_STAT_FREQ
 // seconds on average, randomised so hosts do not update in step, and answers each
 // client of its path with the current status as one JSON line. It never retires.
-import { csname, csnote, serve, statFreq } from '../../src';
+import { csname, csnote, serve } from '../../src';
+import { statFreq } from '../../src/low-level';
 import { StatusSampler } from './sample';
 
 const path = process.argv[2] ?? '/dev/fdp/local/ssd';

@@ -3,7 +3,7 @@
 // `await client.call(data)`. Both stand on the same ports as the C-shaped calls.
 import { EventEmitter } from 'node:events';
 import { IdleTimer, idlePeriod, untilProcessEnd } from '../launch/lifetime';
-import { closeAll, csError } from '../sys';
+import { abortError, closeAll, csError } from '../sys';
 import type { Reply, ClientPort } from './client';
 import { connect } from './connect';
 import {
@@ -34,7 +34,8 @@ export interface CapsServiceOptions {
 /** One request as the service sees it. */
 export class CapsRequest {
   readonly #service: ServicePort;
-  readonly id: bigint;
+  /** The message id (a safe integer, so the request survives JSON.stringify). */
+  readonly id: number;
   readonly data: Buffer;
   /** Descriptors that came with the request: the service's to use and close. */
   readonly fds: number[];
@@ -43,7 +44,7 @@ export class CapsRequest {
 
   constructor(m: Queued, service: ServicePort) {
     this.#service = service;
-    this.id = m.id;
+    this.id = Number(m.id);
     this.data = m.data;
     this.fds = m.fds;
     this.cred = m.cred;
@@ -51,11 +52,11 @@ export class CapsRequest {
 
   /** Answer (once); `fds` are sent as copies and stay the caller's. */
   reply(data: Uint8Array = EMPTY, fds: number[] = []): void {
-    this.#service.reply(this.id, data, fds, 'reply', false);
+    this.#service.reply(BigInt(this.id), data, fds, 'reply', false);
   }
 }
 
-/** A registered service; iterate it for requests. Emits 'dispose' (id) when a reply was consumed. */
+/** A registered service; iterate it for requests. Emits 'dispose' (id, a number) when a reply was consumed. */
 export class CapsService extends EventEmitter implements AsyncIterable<CapsRequest> {
   #port: ServicePort;
   #ready: CapsRequest[] = [];
@@ -124,7 +125,7 @@ export class CapsService extends EventEmitter implements AsyncIterable<CapsReque
   /** Hand out what the port has queued: requests to the iteration, disposals as events. */
   #drain(): void {
     for (let m = this.#port.next(); m; m = this.#port.next()) {
-      if (m.state === CAPMS_DISPOSE) this.emit('dispose', m.id);
+      if (m.state === CAPMS_DISPOSE) this.emit('dispose', Number(m.id));
       else this.#deliver(new CapsRequest(m, this.#port));
     }
   }
@@ -160,9 +161,12 @@ export class CapsService extends EventEmitter implements AsyncIterable<CapsReque
     };
   }
 
-  /** Unregister; requests not yet replied come back to their clients as empty replies. */
-  close(): void {
-    if (this.closed) return;
+  /**
+   * Unregister; requests not yet replied come back to their clients as empty replies.
+   * Done when it returns; the promise says so to callers that await every close().
+   */
+  close(): Promise<void> {
+    if (this.closed) return Promise.resolve();
     this.#idle?.stop();
     this.#forgetAtEnd();
     this.#stopDraining();
@@ -170,6 +174,7 @@ export class CapsService extends EventEmitter implements AsyncIterable<CapsReque
     for (const r of this.#ready.splice(0)) closeAll(r.fds);
     this.#end();
     this.emit('close');
+    return Promise.resolve();
   }
 }
 
@@ -194,7 +199,8 @@ export interface CapsClientOptions {
 }
 
 export interface CapsReply {
-  id: bigint;
+  /** The message id: a number (ids count from 1 per client), so a reply survives JSON.stringify. */
+  id: number;
   data: Buffer;
   /** Descriptors the service sent back: the caller's to use and close. */
   fds: number[];
@@ -251,7 +257,7 @@ export class CapsClient {
    */
   call(data: Uint8Array, fds: number[] = [], opts: { signal?: AbortSignal } = {}): Promise<CapsReply> {
     return new Promise((resolve, reject) => {
-      if (opts.signal?.aborted) return reject(opts.signal.reason);
+      if (opts.signal?.aborted) return reject(abortError(opts.signal));
       const c: Call = { data, fds, signal: opts.signal, resolve, reject };
       if (c.signal) {
         c.onAbort = () => this.#abort(c);
@@ -306,7 +312,7 @@ export class CapsClient {
       this.#backlog.splice(queued, 1);
       this.#release(c);
     } else if (c.id !== undefined) void this.#port.abort(BigInt(c.id), CAPF_ABORT_HARD, 'call').catch(() => {});
-    c.reject(c.signal!.reason);
+    c.reject(abortError(c.signal!));
   }
 
   /** Settle the calls whose replies are queued, then send what waited for a slot. */
@@ -332,11 +338,11 @@ export class CapsClient {
     if (!c || c.aborted) return closeAll(m.fds);
     this.#unlisten(c);
     if (m.cause === 'disconnect') c.reject(csError('ENOTCONN', 'call', this.#port.path, 'the service went away before replying'));
-    else c.resolve({ id: m.id, data: m.data, fds: m.fds, cred: m.cred });
+    else c.resolve({ id: m.num, data: m.data, fds: m.fds, cred: m.cred });
   }
 
-  /** Disconnect; calls still waiting reject with ENOTCONN. */
-  close(): void {
+  /** Disconnect; calls still waiting reject with ENOTCONN. Done when it returns, as the promise says. */
+  close(): Promise<void> {
     this.#port.close();
     const err = () => csError('ENOTCONN', 'call', this.#port.path, 'the client was closed');
     for (const c of [...this.#calls.values(), ...this.#backlog.splice(0)]) {
@@ -346,6 +352,7 @@ export class CapsClient {
     }
     this.#calls.clear();
     this.#watch();
+    return Promise.resolve();
   }
 }
 

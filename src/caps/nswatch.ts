@@ -1,7 +1,7 @@
 // Waiting for the namespace to change (CAPF_WAITSVC) on inotify events via fs.watch
 // in a worker thread: sync callers block on Atomics.wait, async ones hear its messages.
 import { Worker } from 'node:worker_threads';
-import { csError } from '../sys';
+import { abortError, csError } from '../sys';
 
 // [0]: the last watch set in place; [1]: changes seen so far
 const WORKER = `
@@ -82,13 +82,13 @@ export class NamespaceWatch {
       };
       const onAbort = () => {
         finish();
-        reject(signal!.reason);
+        reject(abortError(signal!));
       };
       const finish = () => {
         this.#worker.off('message', check);
         signal?.removeEventListener('abort', onAbort);
       };
-      if (signal?.aborted) return reject(signal.reason);
+      if (signal?.aborted) return reject(abortError(signal));
       signal?.addEventListener('abort', onAbort, { once: true });
       this.#worker.on('message', check);
       check();

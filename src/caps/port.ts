@@ -1,7 +1,7 @@
 // What service and client ports share: the queue get/wait read from, the
 // too-big-stays-queued rule, waiters for the event loop, and the per-process
 // table that names ports by small integers.
-import { csError, POLLIN, POLLOUT } from '../sys';
+import { abortError, csError, POLLIN, POLLOUT } from '../sys';
 import type { CapsCred, CapsMsgid } from './constants';
 import { keyPath, typeError, type CapsKey } from './key';
 import type { Link } from './link';
@@ -133,9 +133,9 @@ export abstract class Port {
       };
       const onAbort = () => {
         this.#removeWaiter(w);
-        reject(signal!.reason);
+        reject(abortError(signal!));
       };
-      if (signal?.aborted) return reject(signal.reason);
+      if (signal?.aborted) return reject(abortError(signal));
       signal?.addEventListener('abort', onAbort, { once: true });
       this.#waiters.push(w);
       this.hold(+1);

@@ -1,4 +1,5 @@
-// Deadlines: how long cs waits for a peer ($CS_TIMEOUT_MS) and the error when time is up.
+// Deadlines: how long cs waits for a peer ($CS_TIMEOUT_MS) and the error when time is up;
+// and the caller's own deadline, an AbortSignal that closes what it was given to.
 import { csError, type CsError } from '../sys';
 
 /** Milliseconds a step of a protocol may wait for its peer ($CS_TIMEOUT_MS, default 10 s). */
@@ -19,4 +20,15 @@ export function msLeft(deadline: number): number {
 
 export function timedOut(what: string, path: string | undefined, ms: number): CsError {
   return csError('ETIMEDOUT', what, path, `peer did not answer within ${ms} ms`);
+}
+
+/** Run `close` when `signal` aborts (at once if it has); returns the function that lets go of the signal. */
+export function closeOnAbort(signal: AbortSignal | undefined, close: () => void): () => void {
+  if (!signal) return () => {};
+  if (signal.aborted) {
+    close();
+    return () => {};
+  }
+  signal.addEventListener('abort', close, { once: true });
+  return () => signal.removeEventListener('abort', close);
 }

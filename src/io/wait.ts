@@ -2,7 +2,7 @@
 // answers AGAIN while its descriptor is not ready; a protocol is a generator of
 // steps. Both are driven synchronously with poll(2) or asynchronously on libuv
 // through a Watcher (never blocking the loop), each under a deadline.
-import { poll, POLLIN, POLLOUT, type Watcher } from '../sys';
+import { abortError, poll, POLLIN, POLLOUT, type Watcher } from '../sys';
 import { deadlineIn, msLeft, timedOut } from './deadline';
 
 /** Returned by a step when its descriptor is not ready. */
@@ -39,12 +39,6 @@ export function runSync<T>(fd: number, want: Want, ms: number, step: () => T | t
     if (r !== AGAIN) return r;
     if (!waitSync(fd, want, msLeft(deadline), what, path)) throw timedOut(what, path, ms);
   }
-}
-
-export function abortError(signal: AbortSignal): Error {
-  const reason = signal.reason;
-  if (reason instanceof Error) return reason;
-  return Object.assign(new Error('The operation was aborted'), { name: 'AbortError', code: 'ABORT_ERR', cause: reason });
 }
 
 /** Resolve when the watcher reports `want`; rejects on abort or after `ms` (if given). */

@@ -1,4 +1,4 @@
-// Line requests and replies for csserve handlers. Bytes and cssend records share a
+// Line requests and replies for serveLoop handlers. Bytes and cssend records share a
 // cs stream, and a read(2) that runs past a newline into a record swallows (and the
 // kernel closes) that record's descriptors; so lines are read one byte at a time.
 import { csError, errnoError, readRaw, writeRaw, EAGAIN, type CsError } from '../sys';
@@ -38,7 +38,7 @@ export class LineReader {
 }
 
 /** Write `text` and a newline, waiting (at most $CS_TIMEOUT_MS) while the peer's buffer is full. */
-export function writeLine(fd: number, text: string): void {
+export function writeLineSync(fd: number, text: string): void {
   let rest = Buffer.from(`${text}\n`);
   runSync(fd, 'w', handshakeTimeout(), () => {
     const n = writeRaw(fd, rest);

@@ -1,4 +1,4 @@
-// A csserve client's unsent output: bytes and descriptors queued in order and sent
+// A serveLoop client's unsent output: bytes and descriptors queued in order and sent
 // as fast as the client reads them, so no handler ever waits on one client. The
 // loop stops reading a client whose output is over its bound, and every client with
 // output waiting while the service's total is over the service's bound.

@@ -3,8 +3,8 @@
 // else creates the service itself; gives each client to a callback as a Connection; retires after
 // an idle period; removes its S-cs.mnt/P-cs.mnt records on close, exit, SIGTERM and SIGINT
 // (a socket that no cs process made, such as systemd's, stays); reports to a supervisor (sd_notify).
-import { localInet, localUnixPath } from '../sys';
-import { adopt, waitSync } from '../io';
+import { abortError, localInet, localUnixPath } from '../sys';
+import { adopt, closeOnAbort, waitSync } from '../io';
 import { lockSync, recordedPid, recordedServer, recordPid, removeRecords, type MountDir } from '../namespace';
 import type { Connection } from '../stream/connection';
 import { Listener } from '../stream/listener';
@@ -25,6 +25,8 @@ export interface ServeOptions {
   slave?: boolean;
   /** Called on SIGTERM/SIGINT before the server closes; return false to keep serving instead. */
   onSignal?: (signal: NodeJS.Signals) => boolean | void;
+  /** Aborting it closes the server. */
+  signal?: AbortSignal;
 }
 
 /** A tcp service's handler gets NetSockets (see the overloads of serve()). */
@@ -98,8 +100,8 @@ export class Server {
   readonly #removeRecords: () => void;
   #closed = false;
   #resolveClosed!: () => void;
-  /** Resolves once the server stopped listening: idle, a signal, or close(). */
-  readonly closed = new Promise<void>((resolve) => (this.#resolveClosed = resolve));
+  /** Resolves once the server stopped listening: idle, a signal, an abort, or close(). */
+  readonly whenClosed = new Promise<void>((resolve) => (this.#resolveClosed = resolve));
 
   /**
    * @param listener the service's listening stream, owned from now on
@@ -122,6 +124,7 @@ export class Server {
     listener.on('clientError', (e: Error) => serverLog(this.path, e.message));
     listener.on('connection', (conn: Connection & NetSocket) => this.#serve(conn, onConnection));
     notifyReady(this, this.path, this.#logFailure);
+    void this.whenClosed.then(closeOnAbort(opts.signal, () => void this.close()));
   }
 
   readonly #logFailure = (e: Error) => serverLog(this.path, e.message);
@@ -136,9 +139,13 @@ export class Server {
     return this.#idle.hold();
   }
 
-  /** Stop listening and remove this server's records; connected clients stay until they close. */
-  close(): void {
-    if (this.#closed) return;
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Stop listening and remove this server's records, at once; connected clients stay until they close. */
+  close(): Promise<void> {
+    if (this.#closed) return this.whenClosed;
     this.#closed = true;
     this.#idle.stop();
     this.#forgetAtEnd();
@@ -147,6 +154,7 @@ export class Server {
     this.listener.close();
     notifyStopping(this, this.#logFailure);
     this.#resolveClosed();
+    return this.whenClosed;
   }
 
   #serve(conn: Connection & NetSocket, onConnection: ConnectionHandler | NetConnectionHandler): void {
@@ -178,8 +186,10 @@ export class Server {
  * for this service, else creates it. A handler that throws or rejects closes its connection.
  */
 export async function serve(path: `/dev/tcp/${string}`, onConnection: NetConnectionHandler, opts?: ServeOptions): Promise<Server>;
-export async function serve(path: string, onConnection: ConnectionHandler, opts?: ServeOptions): Promise<Server>;
+export async function serve(path: `/dev/fdp/${string}`, onConnection: ConnectionHandler, opts?: ServeOptions): Promise<Server>;
+export async function serve(path: string, onConnection: (conn: Connection | NetSocket) => unknown, opts?: ServeOptions): Promise<Server>;
 export async function serve(path: string, onConnection: ConnectionHandler | NetConnectionHandler, opts: ServeOptions = {}): Promise<Server> {
+  if (opts.signal?.aborted) throw abortError(opts.signal);
   const s = resolveService(path, 'serve');
   const fd = takeHandedListener(s.path.service!, s.path.canonical);
   const { listener, ownsSocket } = fd === null ? { listener: listenOn(s, 'serve'), ownsSocket: true } : handedListener(s, fd);

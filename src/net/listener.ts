@@ -66,9 +66,9 @@ export class NetListener extends Arrivals<NetSocket> {
     return this;
   }
 
-  /** Stop listening; removes the namespace record when this process made it. */
-  close(): void {
-    if (this.#closed) return;
+  /** Stop listening, at once (the promise resolves then); removes the namespace record when this process made it. */
+  close(): Promise<void> {
+    if (this.#closed) return Promise.resolve();
     this.#closed = true;
     this.#acceptor.close();
     forget(this.fd);
@@ -76,6 +76,7 @@ export class NetListener extends Arrivals<NetSocket> {
     close(this.fd);
     this.endArrivals();
     this.emit('close');
+    return Promise.resolve();
   }
 }
 

@@ -23,6 +23,20 @@ export class NetSocket extends Socket {
     this.peer = s.peer;
     this.fd = s.fd;
   }
+
+  /** Descriptors pass only on fdp streams: rejects with EOPNOTSUPP, as cssend does on tcp. */
+  sendFds(_fds: readonly number[], _opts?: { signal?: AbortSignal }): Promise<never> {
+    return Promise.reject(noDescriptors('sendFds', this.path));
+  }
+
+  /** Descriptors pass only on fdp streams: rejects with EOPNOTSUPP, as csrecv does on tcp. */
+  recvFds(_opts?: { max?: number; signal?: AbortSignal }): Promise<never> {
+    return Promise.reject(noDescriptors('recvFds', this.path));
+  }
+}
+
+function noDescriptors(syscall: string, path: string): Error {
+  return csError('EOPNOTSUPP', syscall, path, 'descriptors pass only on fdp streams');
 }
 
 /** Connect to tcp path `p` as a NetSocket (udp streams are datagrams: use netOpenAsync). */

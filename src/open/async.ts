@@ -1,7 +1,7 @@
 // The idiomatic async entry points: open() a service as a Connection, listen() on one.
 // tcp paths give Node sockets (NetSocket/NetListener); udp paths a Connection over a
 // connected datagram socket, where each write is one datagram and each chunk read one.
-import type { CsError } from '../sys';
+import { abortError, type CsError } from '../sys';
 import type { NetListener } from '../net/listener';
 import { NetSocket } from '../net/socket-stream';
 import type { NetStream } from '../net/open';
@@ -9,6 +9,7 @@ import { Connection } from '../stream/connection';
 import type { Listener } from '../stream/listener';
 import { listenOn } from '../launch/create';
 import { resolveService, type Service } from '../launch/service';
+import { closeOnAbort } from '../io';
 import { notRunning, notRunningError, openAsync, type Opened } from './connect';
 import { mayStart, openStarting } from './start';
 
@@ -23,9 +24,13 @@ function streamOf(s: Service, opened: Opened): Connection | NetSocket {
   return new Connection(opened.fd, net?.path ?? s.path.canonical, opened.watcher, net?.peer);
 }
 
-/** Connect to the service `path` without blocking the event loop, starting it as csopen does. */
+/**
+ * Connect to the service `path` without blocking the event loop, starting it as csopen
+ * does: a tcp path gives a NetSocket, an fdp or udp path a Connection.
+ */
 export async function open(path: `/dev/tcp/${string}`, opts?: OpenOptions): Promise<NetSocket>;
-export async function open(path: string, opts?: OpenOptions): Promise<Connection>;
+export async function open(path: `/dev/fdp/${string}` | `/dev/udp/${string}`, opts?: OpenOptions): Promise<Connection>;
+export async function open(path: string, opts?: OpenOptions): Promise<Connection | NetSocket>;
 export async function open(path: string, opts: OpenOptions = {}): Promise<Connection | NetSocket> {
   const s = resolveService(path, 'open');
   let opened: Opened;
@@ -39,9 +44,19 @@ export async function open(path: string, opts: OpenOptions = {}): Promise<Connec
   return streamOf(s, opened);
 }
 
+export interface ListenOptions {
+  /** Aborting it closes the listener. */
+  signal?: AbortSignal;
+}
+
 /** Create the service `path` and accept its connections (tcp: a NetListener; udp has no listener: use csopen with CS_OPEN_CREATE). */
-export async function listen(path: `/dev/tcp/${string}`): Promise<NetListener>;
-export async function listen(path: string): Promise<Listener>;
-export async function listen(path: string): Promise<Listener | NetListener> {
-  return listenOn(resolveService(path, 'listen'), 'listen');
+export async function listen(path: `/dev/tcp/${string}`, opts?: ListenOptions): Promise<NetListener>;
+export async function listen(path: `/dev/fdp/${string}`, opts?: ListenOptions): Promise<Listener>;
+export async function listen(path: string, opts?: ListenOptions): Promise<Listener | NetListener>;
+export async function listen(path: string, opts: ListenOptions = {}): Promise<Listener | NetListener> {
+  const { signal } = opts;
+  if (signal?.aborted) throw abortError(signal);
+  const listener = listenOn(resolveService(path, 'listen'), 'listen');
+  listener.once('close', closeOnAbort(signal, () => void listener.close()));
+  return listener;
 }

@@ -3,9 +3,8 @@
 // a bounded queue until someone asks; an arrival beyond the queue is closed, never
 // left open with nobody holding it.
 import { EventEmitter } from 'node:events';
-import { csError } from '../sys';
+import { abortError, csError } from '../sys';
 import { BACKLOG } from './flags';
-import { abortError } from '../io';
 
 /** Admitted streams kept for an accept() to come; as many as the listen backlog. */
 const MAX_QUEUED = BACKLOG;
@@ -69,7 +68,7 @@ export abstract class Arrivals<T extends { destroy(): unknown }> extends EventEm
     };
   }
 
-  abstract close(): void;
+  abstract close(): Promise<void>;
 
   /** The listener closed: queued streams are closed, waiting accept()s get undefined. */
   protected endArrivals(): void {

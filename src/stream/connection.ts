@@ -7,14 +7,14 @@
 import { constants } from 'node:os';
 import { Duplex } from 'node:stream';
 import {
-  close, closeAll, csError, errnoError, inqRaw, peekFds, recvChunk, shutdown, writeRaw, Watcher,
+  abortError, close, closeAll, csError, errnoError, inqRaw, peekFds, recvChunk, shutdown, writeRaw, Watcher,
   EAGAIN, MAX_FDS_PER_MSG, MAX_MSG_DATA, SHUT_WR, type CsError, type Received,
 } from '../sys';
 import type { CsId } from './flags';
 import { checkRecord, kernelId, peerClosed, trySendRecord, RECORD_SIZE } from './record';
 import { forget, remember } from './registry';
 import { isNetPath } from '../path';
-import { abortError, runAsync } from '../io';
+import { runAsync } from '../io';
 
 /** The most one read takes. */
 const READ_MAX = MAX_MSG_DATA;

@@ -51,9 +51,9 @@ export class Listener extends Arrivals<Connection> {
     return this;
   }
 
-  /** Stop listening; removes S-cs.mnt and P-cs.mnt when this process is the recorded server. */
-  close(): void {
-    if (this.#closed) return;
+  /** Stop listening, at once (the promise resolves then); removes S-cs.mnt and P-cs.mnt when this process is the recorded server. */
+  close(): Promise<void> {
+    if (this.#closed) return Promise.resolve();
     this.#closed = true;
     this.#acceptor.close();
     forget(this.fd);
@@ -61,5 +61,6 @@ export class Listener extends Arrivals<Connection> {
     close(this.fd);
     this.endArrivals();
     this.emit('close');
+    return Promise.resolve();
   }
 }

@@ -52,3 +52,14 @@ export function withPath<E extends Error>(err: E, path: string): E {
   }
   return err;
 }
+
+/**
+ * The error of an aborted operation, as Node's own APIs make it: name 'AbortError',
+ * code 'ABORT_ERR', and the signal's reason as `cause`.
+ */
+export function abortError(signal: AbortSignal): Error {
+  const err = new Error('The operation was aborted', { cause: signal.reason });
+  err.name = 'AbortError';
+  Error.captureStackTrace?.(err, abortError);
+  return Object.assign(err, { code: 'ABORT_ERR' });
+}

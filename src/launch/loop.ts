@@ -1,4 +1,4 @@
-// csserve(): the libcs server loop in C shape. Handlers get raw stream descriptors
+// serveLoop(): the libcs server loop in C shape. Handlers get raw stream descriptors
 // and are called as things happen: a client connected, a stream is readable or
 // writable, the timeout or wakeup interval passed, the server is done. Replies
 // queued with send()/sendRecord() go out as each client reads, never waiting on one.
@@ -7,18 +7,19 @@ import { constants } from 'node:os';
 import { close, closeAll, csError, dup, Watcher } from '../sys';
 import type { CsId } from '../stream/flags';
 import type { Connection } from '../stream/connection';
+import type { NetSocket } from '../net/socket-stream';
 import { recordMessage } from '../stream/record';
 import { forget, remember } from '../stream/registry';
 import { Outbox, OutputTotal } from './outbox';
 import { serve, serverLog, type Server, type ServeOptions } from './serve';
 
 /**
- * The callbacks of csserve, after libcs's csserve(handle, path, init, done, con, rd, wr, to).
+ * The callbacks of serveLoop, after libcs's csserve(handle, path, init, done, con, rd, wr, to).
  * A handler that returns a negative number (libcs's -1) closes the client it was called for.
  */
-export interface CsServeHandlers {
+export interface ServeLoopHandlers {
   /** The server is listening (libcs `init`). */
-  init?(server: CsServer): void;
+  init?(server: ServeLoop): void;
   /** A client completed the rendezvous on `fd`, a non-blocking stream the loop owns. Negative: refuse it (the loop closes it). */
   connect?(fd: number, id: CsId): number | void;
   /** `fd` is readable: data, a cssend record, or end of stream (read returns 0: return -1 then). */
@@ -50,8 +51,8 @@ interface Client {
 
 const isNegative = (r: unknown): boolean => typeof r === 'number' && r < 0;
 
-/** The loop csserve runs: its clients, timers and the Server underneath. */
-export class CsServer {
+/** The loop serveLoop runs: its clients, timers and the Server underneath. */
+export class ServeLoop {
   #clients = new Map<number, Client>();
   #output = new OutputTotal();
   #timeoutMs = 0;
@@ -60,16 +61,16 @@ export class CsServer {
   #doneCalled = false;
   #server!: Server;
 
-  private constructor(private readonly handlers: CsServeHandlers) {}
+  private constructor(private readonly handlers: ServeLoopHandlers) {}
 
-  /** csserve() itself: see below. */
-  static async start(path: string, handlers: CsServeHandlers, opts: ServeOptions): Promise<CsServer> {
-    const loop = new CsServer(handlers);
+  /** serveLoop() itself: see below. */
+  static async start(path: string, handlers: ServeLoopHandlers, opts: ServeOptions): Promise<ServeLoop> {
+    const loop = new ServeLoop(handlers);
     loop.#server = await serve(path, (conn) => loop.#adopt(conn), {
       ...opts,
       onSignal: (signal) => opts.onSignal?.(signal) !== false && loop.#interrupted(signal),
     });
-    void loop.#server.closed.then(() => loop.#finish());
+    void loop.#server.whenClosed.then(() => loop.#finish());
     handlers.init?.(loop);
     return loop;
   }
@@ -79,7 +80,7 @@ export class CsServer {
     return this.#server.path;
   }
 
-  /** The Server underneath (listener, `inherited`, `closed`). */
+  /** The Server underneath (listener, `inherited`, `whenClosed`). */
   get server(): Server {
     return this.#server;
   }
@@ -104,7 +105,7 @@ export class CsServer {
 
   /** libcs csfd: set which readiness of client `fd` calls `read`/`write`. */
   watch(fd: number, interest: Interest): void {
-    const c = this.#client(fd, 'csserve');
+    const c = this.#client(fd, 'serveLoop');
     c.interest = interest;
     this.#arm(c);
   }
@@ -204,7 +205,7 @@ export class CsServer {
   }
 
   /** A client completed the rendezvous: the loop takes its descriptor over from the Connection. */
-  #adopt(conn: Connection): void {
+  #adopt(conn: Connection | NetSocket): void {
     const fd = dup(conn.fd);
     const id = conn.peer;
     conn.destroy();
@@ -299,12 +300,12 @@ export class CsServer {
 }
 
 /**
- * Run the libcs server loop on the service `path` (see CsServeHandlers). Resolves
+ * Run the libcs server loop on the service `path` (see ServeLoopHandlers). Resolves
  * once the server listens; it then runs until it retires, is stopped, or gets SIGTERM/SIGINT.
  */
-export async function csserve(path: string, handlers: CsServeHandlers, opts: ServeOptions = {}): Promise<CsServer> {
+export async function serveLoop(path: string, handlers: ServeLoopHandlers, opts: ServeOptions = {}): Promise<ServeLoop> {
   if (!handlers || (!handlers.connect && !handlers.read)) {
-    throw Object.assign(new TypeError('csserve: a connect or read handler must be supplied'), { code: 'ERR_INVALID_ARG_VALUE' });
+    throw Object.assign(new TypeError('serveLoop: a connect or read handler must be supplied'), { code: 'ERR_INVALID_ARG_VALUE' });
   }
-  return CsServer.start(path, handlers, opts);
+  return ServeLoop.start(path, handlers, opts);
 }

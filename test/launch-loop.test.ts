@@ -1,4 +1,4 @@
-// csserve, the libcs server loop, in a real server process: connect/read/write/
+// serveLoop, the libcs server loop, in a real server process: connect/read/write/
 // timeout/done callbacks, refusing clients, wakeups, signals and idle retirement.
 import { existsSync, readFileSync, readSync, watch, writeSync } from 'node:fs';
 import { join } from 'node:path';
@@ -68,7 +68,7 @@ const ask = (fd: number, line: string) => {
 
 test('connect gets the client kernel identity, read serves each request line, -1 from read closes the client', async () => {
   const path = name();
-  await startFixture('launch-csserve.js', [path]);
+  await startFixture('launch-loop.js', [path]);
   const fd = cs.csopen(path);
   expect(JSON.parse(ask(fd, 'who'))).toEqual({ pid: process.pid, uid: process.geteuid!(), gid: process.getegid!() });
   expect(ask(fd, 'upper hello there')).toBe('HELLO THERE');
@@ -79,7 +79,7 @@ test('connect gets the client kernel identity, read serves each request line, -1
 
 test('the write handler runs while write interest is set, so a reply larger than the socket buffer arrives whole', async () => {
   const path = name();
-  await startFixture('launch-csserve.js', [path]);
+  await startFixture('launch-loop.js', [path]);
   const fd = cs.csopen(path);
   const size = 4 * 1024 * 1024;
   writeSync(fd, `big ${size}\n`);
@@ -90,7 +90,7 @@ test('the write handler runs while write interest is set, so a reply larger than
 
 test('a connect handler returning -1 refuses the client: it sees end of stream at once', async () => {
   const path = name();
-  await startFixture('launch-csserve.js', [path, 'refuse']);
+  await startFixture('launch-loop.js', [path, 'refuse']);
   const fd = cs.csopen(path);
   expect(receive(fd)).toBe('');
   cs.csclose(fd);
@@ -99,7 +99,7 @@ test('a connect handler returning -1 refuses the client: it sees end of stream a
 test('wakeup calls timeout periodically; timeout returning -1 stops the server, which calls done(0) and exits clean', async () => {
   const path = name();
   const done = join(root, 'done');
-  const server = await startFixture('launch-csserve.js', [path, 'wakeup'], { env: { CS_TEST_DONE: done } });
+  const server = await startFixture('launch-loop.js', [path, 'wakeup'], { env: { CS_TEST_DONE: done } });
   expect(await exitCode(server)).toBe(0);
   expect(readFileSync(done, 'utf8')).toBe('tick 1\ntick 2\ntick 3\ndone 0\n');
   const md = mountDir(parsePath(path), null);
@@ -110,7 +110,7 @@ test('wakeup calls timeout periodically; timeout returning -1 stops the server, 
 test('SIGTERM calls done with the signal number; done returning 0 keeps the server serving, the next SIGTERM stops it', async () => {
   const path = name();
   const done = join(root, 'done');
-  const server = await startFixture('launch-csserve.js', [path, 'stubborn'], { env: { CS_TEST_DONE: done } });
+  const server = await startFixture('launch-loop.js', [path, 'stubborn'], { env: { CS_TEST_DONE: done } });
   const fd = cs.csopen(path);
   expect(ask(fd, 'upper one')).toBe('ONE');
   server.child.kill('SIGTERM');
@@ -126,10 +126,10 @@ test('SIGTERM calls done with the signal number; done returning 0 keeps the serv
   expect(existsSync(md.pidLink)).toBe(false);
 });
 
-test('an idle csserve server retires after $CS_IDLE_MS: done(0), records removed, process gone', async () => {
+test('an idle serveLoop server retires after $CS_IDLE_MS: done(0), records removed, process gone', async () => {
   const path = name();
   const done = join(root, 'done');
-  const server = await startFixture('launch-csserve.js', [path], { env: { CS_TEST_DONE: done, CS_IDLE_MS: '200' } });
+  const server = await startFixture('launch-loop.js', [path], { env: { CS_TEST_DONE: done, CS_IDLE_MS: '200' } });
   const fd = cs.csopen(path);
   expect(ask(fd, 'upper busy')).toBe('BUSY');
   cs.csclose(fd);
@@ -138,6 +138,6 @@ test('an idle csserve server retires after $CS_IDLE_MS: done(0), records removed
   expect(existsSync(mountDir(parsePath(path), null).socket)).toBe(false);
 });
 
-test('csserve needs a connect or a read handler', async () => {
-  await expect(cs.csserve(name(), {})).rejects.toThrow(/a connect or read handler must be supplied/);
+test('serveLoop needs a connect or a read handler', async () => {
+  await expect(cs.serveLoop(name(), {})).rejects.toThrow(/a connect or read handler must be supplied/);
 });
