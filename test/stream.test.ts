@@ -312,6 +312,30 @@ describe('the stream registry', () => {
   });
 });
 
+describe('bursts', () => {
+  test('5000 opens with 512 in flight against a server process all succeed (a full backlog is waited out), leaking nothing', async () => {
+    const path = name('burst');
+    await startFixture('stream-server.js', [path, 'name', 'hi']);
+    const before = openFds();
+    let next = 0;
+    const failures: string[] = [];
+    const worker = async () => {
+      while (next < 5000) {
+        next++;
+        try {
+          (await cs.open(path)).destroy();
+        } catch (e) {
+          failures.push((e as Error & { code?: string }).code ?? String(e));
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: 512 }, worker));
+    expect(failures).toEqual([]);
+    await new Promise((resolve) => setTimeout(resolve, 100)); // destroy() closes on the next turn
+    expect(openFds()).toEqual(before);
+  }, 120_000);
+});
+
 describe('waiting', () => {
   test('cspoll times out with nothing ready and reports readiness when data arrives', () => {
     const [a, b] = sys.socketpair(sys.SOCK_STREAM);

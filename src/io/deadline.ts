@@ -20,3 +20,10 @@ export function msLeft(deadline: number): number {
 export function timedOut(what: string, path: string | undefined, ms: number): CsError {
   return csError('ETIMEDOUT', what, path, `peer did not answer within ${ms} ms`);
 }
+
+const sleeper = new Int32Array(new SharedArrayBuffer(4));
+
+/** Block this thread for `ms` (a pause before a retry in the synchronous API). */
+export function sleepSync(ms: number): void {
+  Atomics.wait(sleeper, 0, 0, ms);
+}

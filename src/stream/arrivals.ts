@@ -4,11 +4,10 @@
 // left open with nobody holding it.
 import { EventEmitter } from 'node:events';
 import { csError } from '../sys';
-import { BACKLOG } from './flags';
 import { abortError } from '../io';
 
-/** Admitted streams kept for an accept() to come; as many as the listen backlog. */
-const MAX_QUEUED = BACKLOG;
+/** Admitted streams kept for an accept() to come. */
+const MAX_QUEUED = 128;
 
 export abstract class Arrivals<T extends { destroy(): unknown }> extends EventEmitter implements AsyncIterable<T> {
   #queue: T[] = [];
