@@ -1,6 +1,6 @@
 // fdp streams between real processes: fd passing, kernel identity, access
 // rules, hostile peers, stale sockets, long socket paths, poll and paths.
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, readSync, rmSync, statSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, readSync, rmSync, statSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as cs from '../src';
@@ -269,6 +269,71 @@ describe('bad input', () => {
     sys.close(a);
     sys.close(b);
   });
+});
+
+describe('the stream registry', () => {
+  /** Fill the free descriptor numbers below `fd` (closed), so the next one made gets `fd`; returns the fillers. */
+  function nextIs(fd: number): number[] {
+    const fillers: number[] = [];
+    for (let f = openSync('/dev/null', 'r'); f !== fd; f = openSync('/dev/null', 'r')) fillers.push(f);
+    closeSync(fd);
+    return fillers;
+  }
+
+  test.each([['closeSync'], ['csclose']])('a listener fd number closed with %s and reused by a socketpair is not taken for the listener', (how) => {
+    const before = openFds();
+    const path = name('reuse');
+    const lfd = cs.csopen(path, cs.CS_OPEN_CREATE);
+    expect(cs.cspath(lfd)).toBe(path);
+    sys.setNonBlocking(lfd, true);
+    expect(() => cs.csrecv(lfd)).toThrow(expect.objectContaining({ code: 'EAGAIN' })); // no client yet; the registry has seen it listen
+    if (how === 'csclose') cs.csclose(lfd);
+    else closeSync(lfd);
+    const fillers = nextIs(lfd);
+    const [a, b] = sys.socketpair(sys.SOCK_STREAM);
+    expect(a).toBe(lfd);
+    expect(() => cs.cspath(a)).toThrow(expect.objectContaining({ code: 'ENOTSOCK' }));
+    writeSync(b, Buffer.from('nope!'));
+    expect(() => cs.csrecv(a)).toThrow(expect.objectContaining({ code: 'EPROTO', syscall: 'csrecv' })); // a record, not an accept
+    for (const f of [a, b, ...fillers]) sys.close(f);
+    expect(openFds()).toEqual(before);
+  });
+
+  test('an fdp fd number closed without csclose and reused by a tcp socket: cssend refuses it as tcp', () => {
+    const before = openFds();
+    const lfd = cs.csopen(name('reusetcp'), cs.CS_OPEN_CREATE);
+    closeSync(lfd);
+    const fillers = nextIs(lfd);
+    const tcp = sys.socket(sys.AF_INET, sys.SOCK_STREAM);
+    expect(tcp).toBe(lfd);
+    expect(() => cs.cssend(tcp, [])).toThrow(expect.objectContaining({ code: 'EOPNOTSUPP', syscall: 'cssend' }));
+    for (const f of [tcp, ...fillers]) sys.close(f);
+    expect(openFds()).toEqual(before);
+  });
+});
+
+describe('bursts', () => {
+  test('5000 opens with 512 in flight against a server process all succeed (a full backlog is waited out), leaking nothing', async () => {
+    const path = name('burst');
+    await startFixture('stream-server.js', [path, 'name', 'hi']);
+    const before = openFds();
+    let next = 0;
+    const failures: string[] = [];
+    const worker = async () => {
+      while (next < 5000) {
+        next++;
+        try {
+          (await cs.open(path)).destroy();
+        } catch (e) {
+          failures.push((e as Error & { code?: string }).code ?? String(e));
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: 512 }, worker));
+    expect(failures).toEqual([]);
+    await new Promise((resolve) => setTimeout(resolve, 100)); // destroy() closes on the next turn
+    expect(openFds()).toEqual(before);
+  }, 120_000);
 });
 
 describe('waiting', () => {

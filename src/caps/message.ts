@@ -31,8 +31,10 @@ export function dupFds(fds: readonly number[], syscall: string, path: string): n
   return out;
 }
 
+const MAX_ID = BigInt(Number.MAX_SAFE_INTEGER);
+
 /** A message id as a table key, or null when it cannot name any message. */
 export function idNumber(id: unknown): number | null {
   if (typeof id !== 'bigint') throw typeError('msgid', 'a bigint', id);
-  return id > 0n && id <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(id) : null;
+  return id > 0n && id <= MAX_ID ? Number(id) : null;
 }

@@ -32,3 +32,10 @@ export function closeOnAbort(signal: AbortSignal | undefined, close: () => void)
   signal.addEventListener('abort', close, { once: true });
   return () => signal.removeEventListener('abort', close);
 }
+
+const sleeper = new Int32Array(new SharedArrayBuffer(4));
+
+/** Block this thread for `ms` (a pause before a retry in the synchronous API). */
+export function sleepSync(ms: number): void {
+  Atomics.wait(sleeper, 0, 0, ms);
+}

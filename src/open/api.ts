@@ -73,7 +73,7 @@ export function csrecv(fd: number, max = 1): { id: CsId; fds: number[] } {
   const info = lookup(fd);
   const path = info?.path;
   const net = isNetFd(fd, path);
-  if (isListening(fd)) {
+  if (info ? (info.listening ??= isListening(fd)) : isListening(fd)) {
     const r = net ? netAccept(fd) : acceptSync(fd, info?.md, path ?? `fd ${fd}`);
     return { id: r.id, fds: [r.fd] };
   }

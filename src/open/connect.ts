@@ -1,7 +1,7 @@
 // Client side of csopen: connect to a service's socket and do the rendezvous.
 import { close, csError, Watcher, type CsError } from '../sys';
 import { checkMountDir } from '../namespace';
-import { handshakeTimeout, runAsync, runSync } from '../io';
+import { deadlineIn, handshakeTimeout, msLeft, runAsync, runSync, sleepSync, stepThrough, stepThroughAsync } from '../io';
 import { checkServer, connectUnix, tryReadGreeting } from '../stream/handshake';
 import { trySendRecord } from '../stream/record';
 import { netDialSync, netGreetAsync, netGreetSync, netOpenAsync, netOpenSync, type NetStream } from '../net/open';
@@ -26,6 +26,25 @@ export function connectService(s: Service): number {
   if (isNet(s)) return netDialSync(s.path);
   checkMountDir(s.md);
   return connectUnix(s.md);
+}
+
+/** The longest pause between two tries at a full backlog. */
+const PAUSE_MAX_MS = 50;
+
+/**
+ * connectService, but a full backlog (EAGAIN: a burst of clients) is tried again after a
+ * pause (yielded, in ms) growing from 1 to PAUSE_MAX_MS, within $CS_TIMEOUT_MS; then EAGAIN.
+ */
+function* connectPolitely(s: Service): Generator<number, number, void> {
+  const deadline = deadlineIn(handshakeTimeout());
+  for (let pause = 1; ; pause = Math.min(2 * pause, PAUSE_MAX_MS)) {
+    try {
+      return connectService(s);
+    } catch (e) {
+      if ((e as CsError).code !== 'EAGAIN' || msLeft(deadline) < pause) throw e;
+    }
+    yield pause;
+  }
 }
 
 /** Do the client half of the rendezvous on a connected fd, each step within $CS_TIMEOUT_MS; closes it on failure. */
@@ -66,11 +85,11 @@ export async function greetAsync(s: Service, fd: number, signal?: AbortSignal): 
 /** Connect and greet synchronously; returns a non-blocking stream fd. */
 export function openSync(s: Service): number {
   if (isNet(s)) return netOpenSync(s.path);
-  return greetSync(s, connectService(s));
+  return greetSync(s, stepThrough(connectPolitely(s), sleepSync));
 }
 
 /** Connect and greet without blocking; returns a non-blocking fd and its watcher. */
 export async function openAsync(s: Service, signal?: AbortSignal): Promise<Opened> {
   if (isNet(s)) return netOpenAsync(s.path, { signal });
-  return greetAsync(s, connectService(s), signal);
+  return greetAsync(s, await stepThroughAsync(connectPolitely(s), (ms) => new Promise((resolve) => setTimeout(resolve, ms))), signal);
 }

@@ -4,10 +4,9 @@
 // left open with nobody holding it.
 import { EventEmitter } from 'node:events';
 import { abortError, csError } from '../sys';
-import { BACKLOG } from './flags';
 
-/** Admitted streams kept for an accept() to come; as many as the listen backlog. */
-const MAX_QUEUED = BACKLOG;
+/** Admitted streams kept for an accept() to come. */
+const MAX_QUEUED = 128;
 
 export abstract class Arrivals<T extends { destroy(): unknown }> extends EventEmitter implements AsyncIterable<T> {
   #queue: T[] = [];

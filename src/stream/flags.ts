@@ -21,5 +21,5 @@ export interface CsId {
   groups: number[];
 }
 
-/** Listen backlog: room for many clients that race to start the same service. */
-export const BACKLOG = 128;
+/** Listen backlog (the kernel caps it at net.core.somaxconn): room for a burst of clients that connect at once. */
+export const BACKLOG = 4096;

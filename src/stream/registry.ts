@@ -1,33 +1,28 @@
 // What this process knows about its open cs streams: the cs path each fd serves
 // (for cspath) and, for listeners, the access rule to enforce. Entries are keyed
-// by fd and checked against the inode, so a closed and reused fd number is not mistaken.
-import { fstatSync } from 'node:fs';
+// by fd and checked against the socket's kernel cookie (one getsockopt), so a
+// closed and reused fd number is not mistaken; csclose forgets an entry at once.
+import { socketCookie } from '../sys';
 import type { MountDir } from '../namespace';
 
 export interface StreamInfo {
   path: string;
-  ino: number;
+  cookie: number;
   /** Listeners: the mount directory, whose uid/gid rules apply to every peer. */
   md?: MountDir;
+  /** Whether the socket listens, once asked: a socket's role never changes. */
+  listening?: boolean;
 }
 
 const streams = new Map<number, StreamInfo>();
 
-function inode(fd: number): number {
-  try {
-    return fstatSync(fd).ino;
-  } catch {
-    return -1;
-  }
-}
-
 export function remember(fd: number, path: string, md?: MountDir): void {
-  streams.set(fd, { path, ino: inode(fd), md });
+  streams.set(fd, { path, cookie: socketCookie(fd), md });
 }
 
 export function lookup(fd: number): StreamInfo | undefined {
   const s = streams.get(fd);
-  if (s && s.ino === inode(fd)) return s;
+  if (s && s.cookie > 0 && s.cookie === socketCookie(fd)) return s;
   if (s) streams.delete(fd);
   return undefined;
 }

@@ -19,6 +19,7 @@ export const SO_ERROR = 4;
 export const SO_PASSCRED = 16;
 export const SO_PEERCRED = 17;
 export const SO_PEERGROUPS = 59;
+export const SO_COOKIE = 57;
 export const SCM_RIGHTS = 1;
 export const MSG_PEEK = 0x2;
 export const MSG_CTRUNC = 0x8;
@@ -174,6 +175,19 @@ export function getsockoptRaw(fd: number, level: number, name: number, val: Byte
   optLen[0] = val.length;
   if (c.getsockopt(fd, level, name, val, optLen) < 0) return -koffi.errno();
   return optLen[0];
+}
+
+const cookie = new Uint32Array(2);
+
+/**
+ * The kernel's cookie for socket `fd`: a number no other socket gets until reboot,
+ * so it tells a reused descriptor number from the socket it used to name. -errno on
+ * failure (EBADF, ENOTSOCK).
+ */
+export function socketCookie(fd: number): number {
+  optLen[0] = 8;
+  if (c.getsockopt(fd, SOL_SOCKET, SO_COOKIE, cookie, optLen) < 0) return -koffi.errno();
+  return cookie[1] * 2 ** 32 + cookie[0]; // a counter from 1: far below 2^53
 }
 
 export function setsockoptInt(fd: number, level: number, name: number, value: number): void {
