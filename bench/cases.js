@@ -152,6 +152,17 @@ module.exports = [
     compare: [{ a: 'Connection', b: 'net', target: '>= 0.95' }],
   },
   {
+    name: 'handoff',
+    title: 'accepted TCP connection handed to a worker process, connect to its first byte (sendSocket vs subprocess.send)',
+    show: 'rate',
+    unit: 'conn',
+    sides: ({ tag }) => ({
+      sendSocket: { server: peer('handoff.js', 'serve', fdp('handoff', tag)), client: peer('handoff.js', 'cs', fdp('handoff', tag)) },
+      'subprocess.send': { client: peer('handoff.js', 'ipc') },
+    }),
+    compare: [{ a: 'sendSocket', b: 'subprocess.send', target: '>= 1.0' }],
+  },
+  {
     name: 'ffi',
     title: 'one trivial libc call (why the system-call layer uses koffi)',
     show: 'rate',

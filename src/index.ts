@@ -4,6 +4,8 @@ export * from './open';
 export * from './launch';
 export * from './net';
 export * from './caps';
+// Node sockets and servers handed between processes.
+export { adoptSocket, adoptServer, sendSocket, recvSocket, recvServer } from './handoff';
 export { parsePath, formatPath, type CsPath, type CsPathOptions, type Proto } from './path';
 export { csport, hashPort } from './port';
 export { mountRoot, listServices, recordedServer, type ServiceEntry } from './namespace';

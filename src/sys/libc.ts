@@ -176,6 +176,14 @@ export function getsockoptRaw(fd: number, level: number, name: number, val: Byte
   return optLen[0];
 }
 
+const intOpt = Buffer.alloc(4);
+
+/** An integer socket option (SO_TYPE, SO_DOMAIN, SO_ACCEPTCONN...). */
+export function getsockoptInt(fd: number, level: number, name: number): number {
+  getsockopt(fd, level, name, intOpt);
+  return intOpt.readInt32LE(0);
+}
+
 export function setsockoptInt(fd: number, level: number, name: number, value: number): void {
   const v = new Int32Array([value]);
   check(c.setsockopt(fd, level, name, v, 4), 'setsockopt');
