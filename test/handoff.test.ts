@@ -93,3 +93,11 @@ test('adoptSocket and adoptServer refuse what Node could not serve, leaving the 
   sys.close(u);
   sys.close(l); // still ours: the refusals closed nothing
 });
+
+test('examples/http-handoff.js: three workers answer the requests their front handed them, in turn', async () => {
+  const r = await runFixture('../../examples/http-handoff.js', [], { ms: 30000 });
+  expect(r).toMatchObject({ code: 0, stderr: '' });
+  expect(r.stdout.trim().split('\n').map((l) => l.replace(/ \(pid \d+\)/, ''))).toEqual(
+    [0, 1, 2, 3, 4, 5].map((i) => `worker ${i % 3} answers /request${i}`),
+  );
+}, 40000);
