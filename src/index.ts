@@ -6,6 +6,8 @@ export * from './net';
 export * from './caps';
 // Node sockets and servers handed between processes.
 export { adoptSocket, adoptServer, sendSocket, recvSocket, recvServer } from './handoff';
+// Payloads in sealed memfds, sent as descriptors.
+export { sealBytes, readSealed } from './sealed';
 export { parsePath, formatPath, type CsPath, type CsPathOptions, type Proto } from './path';
 export { csport, hashPort } from './port';
 export { mountRoot, listServices, recordedServer, type ServiceEntry } from './namespace';
