@@ -8,7 +8,8 @@
 const { fork } = require('node:child_process');
 const { once } = require('node:events');
 const net = require('node:net');
-const { listen, open, recvSocket, sendSocket } = require('../..');
+const { open, recvSocket, sendSocket } = require('../..');
+const { serveRecords } = require('./records');
 const { control, loopAsync } = require('./control');
 
 const [role, path] = process.argv.slice(2);
@@ -27,15 +28,7 @@ async function front(hand, extraPids) {
 }
 
 const roles = {
-  async serve() {
-    const listener = await listen(path);
-    console.log('ready');
-    for await (const conn of listener) {
-      (async () => {
-        for (;;) answer(await recvSocket(conn));
-      })().catch(() => conn.destroy());
-    }
-  },
+  serve: () => serveRecords(path, async (conn) => answer(await recvSocket(conn))),
   async cs() {
     const worker = await open(path);
     await front((socket) => sendSocket(worker, socket), []);

@@ -4,27 +4,20 @@
 //   sealed.js serve PATH SIZE    sealed.js send PATH SIZE
 'use strict';
 const { closeSync } = require('node:fs');
-const { listen, open, sealBytes, readSealed } = require('../..');
+const { open, sealBytes, readSealed } = require('../..');
+const { serveRecords } = require('./records');
 const { control, loopTimed } = require('./control');
 
 const [role, path, size] = process.argv.slice(2);
 const SIZE = Number(size);
 
 const roles = {
-  async serve() {
-    const listener = await listen(path);
-    console.log('ready');
-    for await (const conn of listener) {
-      (async () => {
-        for (;;) {
-          const { fds: [fd] } = await conn.recvFds({ max: 1 });
-          readSealed(fd, SIZE);
-          closeSync(fd);
-          conn.write('k');
-        }
-      })().catch(() => conn.destroy());
-    }
-  },
+  serve: () => serveRecords(path, async (conn) => {
+    const { fds: [fd] } = await conn.recvFds({ max: 1 });
+    readSealed(fd, SIZE);
+    closeSync(fd);
+    conn.write('k');
+  }),
   async send() {
     const conn = await open(path);
     const data = Buffer.alloc(SIZE, 'b');
