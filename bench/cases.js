@@ -152,6 +152,28 @@ module.exports = [
     compare: [{ a: 'Connection', b: 'net', target: '>= 0.95' }],
   },
   {
+    name: 'handoff',
+    title: 'accepted TCP connection handed to a worker process, connect to its first byte (sendSocket vs subprocess.send)',
+    show: 'rate',
+    unit: 'conn',
+    sides: ({ tag }) => ({
+      sendSocket: { server: peer('handoff.js', 'serve', fdp('handoff', tag)), client: peer('handoff.js', 'cs', fdp('handoff', tag)) },
+      'subprocess.send': { client: peer('handoff.js', 'ipc') },
+    }),
+    compare: [{ a: 'sendSocket', b: 'subprocess.send', target: '>= 1.0' }],
+  },
+  {
+    name: 'sealed',
+    title: '64 MiB one way then a one-byte ack: a sealed memfd the receiver reads whole vs the bytes through net',
+    show: 'ms',
+    unit: 'msg',
+    sides: ({ tag, dir }) => ({
+      'sealed memfd': { server: peer('sealed.js', 'serve', fdp('sealed', tag), 64 * MiB), client: peer('sealed.js', 'send', fdp('sealed', tag), 64 * MiB) },
+      net: { server: peer('net.js', 'serve-sink', sock(dir, 'sealed', tag), 64 * MiB), client: peer('net.js', 'bulk', sock(dir, 'sealed', tag), 64 * MiB) },
+    }),
+    compare: [{ a: 'sealed memfd', b: 'net' }],
+  },
+  {
     name: 'ffi',
     title: 'one trivial libc call (why the system-call layer uses koffi)',
     show: 'rate',

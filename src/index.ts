@@ -55,5 +55,10 @@ export {
   type CapsServiceOptions, type CapsClientOptions, type CapsReply, type CapsKey, type CapsMsgid, type CapsCred,
 } from './caps';
 
+// Node sockets and servers handed between processes
+export { adoptSocket, adoptServer, sendSocket, recvSocket, recvServer } from './handoff';
+// Payloads in sealed memfds, sent as descriptors
+export { sealBytes, readSealed } from './sealed';
+
 // Errors
 export { type CsError } from './sys';

@@ -6,7 +6,7 @@ type Graph = { obj(): Record<string, string[]>; circular(): string[][] };
 // madge ships no type declarations
 const madge = require('madge') as (path: string, config: object) => Promise<Graph>;
 
-const LAYERS = [['sys'], ['namespace', 'path', 'port'], ['io'], ['stream'], ['net'], ['launch'], ['open'], ['caps'], ['cli']];
+const LAYERS = [['sys'], ['namespace', 'path', 'port'], ['io'], ['stream'], ['net'], ['launch'], ['open'], ['handoff', 'sealed'], ['caps'], ['cli']];
 
 /** The layer of a module path relative to src/ (index.ts at the root is above all). */
 function layerOf(file: string): number {

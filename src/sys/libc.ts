@@ -44,6 +44,13 @@ export const POLLHUP = 0x10;
 export const POLLNVAL = 0x20;
 export const SHUT_WR = 1;
 export const MFD_CLOEXEC = 1;
+export const MFD_ALLOW_SEALING = 2;
+export const F_ADD_SEALS = 1033;
+export const F_GET_SEALS = 1034;
+export const F_SEAL_SEAL = 1;
+export const F_SEAL_SHRINK = 2;
+export const F_SEAL_GROW = 4;
+export const F_SEAL_WRITE = 8;
 export const EAGAIN = 11;
 export const EINTR = 4;
 export const EBADF = 9;
@@ -190,6 +197,14 @@ export function socketCookie(fd: number): number {
   return cookie[1] * 2 ** 32 + cookie[0]; // a counter from 1: far below 2^53
 }
 
+const intOpt = Buffer.alloc(4);
+
+/** An integer socket option (SO_TYPE, SO_DOMAIN, SO_ACCEPTCONN...). */
+export function getsockoptInt(fd: number, level: number, name: number): number {
+  getsockopt(fd, level, name, intOpt);
+  return intOpt.readInt32LE(0);
+}
+
 export function setsockoptInt(fd: number, level: number, name: number, value: number): void {
   const v = new Int32Array([value]);
   check(c.setsockopt(fd, level, name, v, 4), 'setsockopt');
@@ -295,6 +310,11 @@ export function pipe(): [number, number] {
 
 export function memfd(name: string): number {
   return check(c.memfd_create(name, MFD_CLOEXEC), 'memfd_create');
+}
+
+/** A memfd that accepts seals (F_ADD_SEALS). */
+export function sealableMemfd(name: string): number {
+  return check(c.memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING), 'memfd_create');
 }
 
 /** Native memory that does not move, for structures holding pointers (msghdr). */

@@ -1,0 +1,44 @@
+// Sealed payloads: bytes put in a memfd that is then sealed against writing, growing,
+// shrinking and further sealing, so a process that receives the descriptor can trust
+// the contents cannot change under it, whatever the sender does afterwards.
+import { fstatSync, readSync, writeSync } from 'node:fs';
+import { close, csError, fcntl, sealableMemfd, F_ADD_SEALS, F_GET_SEALS, F_SEAL_GROW, F_SEAL_SEAL, F_SEAL_SHRINK, F_SEAL_WRITE } from '../sys';
+
+/** Every seal: no write, no size change, no change to the seals themselves. */
+const SEALS = F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL;
+
+/** A sealed memfd holding `data`; the caller owns it (send it with sendFds, then close it). */
+export function sealBytes(data: Uint8Array): number {
+  const fd = sealableMemfd('cs-sealed');
+  try {
+    for (let off = 0; off < data.length;) off += writeSync(fd, data, off, data.length - off, off);
+    fcntl(fd, F_ADD_SEALS, SEALS);
+  } catch (e) {
+    close(fd);
+    throw e;
+  }
+  return fd;
+}
+
+/**
+ * The contents of `fd`, a sealed memfd of at most `max` bytes. The fd stays the
+ * caller's. EPERM when it is not fully sealed (its sender could still change it),
+ * EMSGSIZE when larger than `max`.
+ */
+export function readSealed(fd: number, max: number): Buffer {
+  let seals: number;
+  try {
+    seals = fcntl(fd, F_GET_SEALS);
+  } catch {
+    throw csError('EPERM', 'readSealed', undefined, `fd ${fd} is not a sealed memfd`);
+  }
+  if ((seals & SEALS) !== SEALS) throw csError('EPERM', 'readSealed', undefined, `fd ${fd} is not fully sealed (seals 0x${seals.toString(16)})`);
+  const size = fstatSync(fd).size;
+  if (size > max) throw csError('EMSGSIZE', 'readSealed', undefined, `${size} bytes, more than the ${max} allowed`);
+  const out = Buffer.allocUnsafe(size);
+  for (let off = 0, n; off < size; off += n) {
+    n = readSync(fd, out, off, size - off, off);
+    if (n === 0) throw csError('EIO', 'readSealed', undefined, `fd ${fd} ended at ${off} of ${size} bytes`);
+  }
+  return out;
+}

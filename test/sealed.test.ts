@@ -1,0 +1,71 @@
+// Sealed payloads between processes: 64 MiB out and back through sealed memfds, a
+// receiver that drops one unread, a sender that tries to change one after sending
+// (the seals refuse), and no descriptor left behind in any of them.
+import { once } from 'node:events';
+import { closeSync, ftruncateSync, readdirSync, readlinkSync, writeSync } from 'node:fs';
+import * as cs from '../src';
+import * as sys from '../src/sys';
+import { freshRootEachTest, openFds, startFixture } from './helpers';
+
+let seq = 0;
+const name = (what: string) => `/dev/fdp/local/${what}${process.pid}x${seq++}`;
+const MiB = 1 << 20;
+
+freshRootEachTest();
+
+/** 64 MiB that differ from block to block, so a lost or moved block shows. */
+function payload(): Buffer {
+  const b = Buffer.allocUnsafe(64 * MiB);
+  for (let i = 0; i < b.length; i += 4) b.writeUInt32LE(i, i);
+  return b;
+}
+
+test('64 MiB goes to another process and back in sealed memfds, leaving no descriptor', async () => {
+  const path = name('echo');
+  await startFixture('sealed-peer.js', [path, 'echo']);
+  const before = openFds();
+  const conn = await cs.open(path);
+  const data = payload();
+  const fd = cs.sealBytes(data);
+  await conn.sendFds([fd]);
+  closeSync(fd);
+  const { fds } = await conn.recvFds({ max: 1 });
+  expect(cs.readSealed(fds[0], 64 * MiB).equals(data)).toBe(true);
+  closeSync(fds[0]);
+  conn.destroy();
+  expect(openFds()).toEqual(before);
+}, 60000);
+
+test('a receiver that closes a sealed memfd unread leaves nothing open on either side', async () => {
+  const path = name('drop');
+  const peer = await startFixture('sealed-peer.js', [path, 'drop']);
+  const before = openFds();
+  const conn = await cs.open(path);
+  const fd = cs.sealBytes(payload());
+  await conn.sendFds([fd]);
+  closeSync(fd);
+  await once(conn, 'data'); // the peer has closed it
+  conn.destroy();
+  expect(openFds()).toEqual(before);
+  const dir = `/proc/${peer.child.pid}/fd`;
+  expect(readdirSync(dir).map((f) => readlinkSync(`${dir}/${f}`)).filter((l) => l.includes('cs-sealed'))).toEqual([]);
+}, 60000);
+
+test('a sealed memfd cannot be written, truncated or grown by its sender after sending', () => {
+  const fd = cs.sealBytes(Buffer.from('final'));
+  expect(() => writeSync(fd, 'X', 0)).toThrow(expect.objectContaining({ code: 'EPERM' }));
+  expect(() => ftruncateSync(fd, 1)).toThrow(expect.objectContaining({ code: 'EPERM' }));
+  expect(() => ftruncateSync(fd, 100)).toThrow(expect.objectContaining({ code: 'EPERM' }));
+  expect(cs.readSealed(fd, 5).toString()).toBe('final');
+  closeSync(fd);
+});
+
+test('readSealed refuses an unsealed memfd (EPERM) and one over the ceiling (EMSGSIZE)', () => {
+  const open = sys.memfd('unsealed');
+  writeSync(open, 'changeable');
+  expect(() => cs.readSealed(open, 100)).toThrow(expect.objectContaining({ code: 'EPERM', syscall: 'readSealed' }));
+  closeSync(open);
+  const big = cs.sealBytes(Buffer.alloc(4097));
+  expect(() => cs.readSealed(big, 4096)).toThrow(expect.objectContaining({ code: 'EMSGSIZE' }));
+  closeSync(big);
+});
