@@ -7,7 +7,7 @@
 import { constants } from 'node:os';
 import { Duplex } from 'node:stream';
 import {
-  abortError, close, closeAll, csError, errnoError, inqRaw, peekFds, recvChunk, shutdown, writeRaw, Watcher,
+  abortError, close, closeAll, csError, errnoError, inqRaw, passCred, peekFds, recvChunk, shutdown, writeRaw, Watcher,
   EAGAIN, MAX_FDS_PER_MSG, MAX_MSG_DATA, SHUT_WR, type CsError, type Received,
 } from '../sys';
 import type { CsId } from './flags';
@@ -66,7 +66,9 @@ export class Connection extends Duplex {
     this.#watcher = watcher;
     this.peer = peer ?? kernelId(fd);
     this.#fdp = !isNetPath(path);
-    remember(fd, path);
+    // every record then names its own sender (idempotent; streams cs made have it already)
+    if (this.#fdp) passCred(fd);
+    remember(fd, path, undefined, this.peer);
     this.read(0); // start reading, as net.Socket does (readiness arrives from the event loop, never here)
   }
 
@@ -172,7 +174,7 @@ export class Connection extends Duplex {
         // the read stopped right after the message that carried them: the record is the chunk's tail
         const cut = Math.max(0, r.n - RECORD_SIZE);
         if (cut > 0) this.#pushBytes(r.data.subarray(0, cut));
-        this.#deliver({ r: { n: r.n - cut, fds: r.fds, truncated: r.truncated }, bytes: r.data.subarray(cut) });
+        this.#deliver({ r: { n: r.n - cut, fds: r.fds, truncated: r.truncated, cred: r.cred }, bytes: r.data.subarray(cut) });
       } else {
         this.#pushBytes(r.data);
       }
