@@ -1,11 +1,11 @@
 // The C-shaped synchronous API of cs.3: csopen, csrecv, cssend, cspoll, cspath.
 // Same names and meaning as libcs; errors are thrown instead of returning -1.
-import { fstatSync } from 'node:fs';
 import { close, csError, getsockopt, passCred, poll, POLLERR, POLLHUP, POLLIN, POLLNVAL, POLLOUT, SOL_SOCKET, SO_ACCEPTCONN, type CsError } from '../sys';
 import { deadlineIn, handOver, handshakeTimeout, msLeft, runSync } from '../io';
 import { CS_OPEN_CREATE, type CsId } from '../stream/flags';
 import { acceptSync } from '../stream/listen';
 import { trySendRecord, tryRecvRecord } from '../stream/record';
+import { unixStreamPath } from '../stream/attach';
 import { forget, lookup } from '../stream/registry';
 import { isInetSocket } from '../net/netpath';
 import { netAccept } from '../net/server';
@@ -138,12 +138,10 @@ export function cspath(fd: number): string {
   checkFd(fd, 'cspath');
   const info = lookup(fd);
   if (info) return info.path;
-  try {
-    fstatSync(fd);
-  } catch (e) {
-    throw csError((e as CsError).code ?? 'EBADF', 'cspath', undefined, `fd ${fd}`);
-  }
-  throw csError('ENOTSOCK', 'cspath', undefined, `fd ${fd} is not a cs stream of this process`);
+  // a stream cs did not open or accept here (inherited, received): named by its socket's address
+  const path = unixStreamPath(fd, 'cspath');
+  if (path.startsWith('unix:')) throw csError('EINVAL', 'cspath', undefined, `fd ${fd} is an AF_UNIX stream outside the cs namespace (${path})`);
+  return path;
 }
 
 /** Close a stream and forget what cspath knew about it. */

@@ -7,14 +7,15 @@
 import { constants } from 'node:os';
 import { Duplex } from 'node:stream';
 import {
-  abortError, close, closeAll, csError, errnoError, inqRaw, passCred, peekFds, recvChunk, shutdown, writeRaw, Watcher,
-  EAGAIN, MAX_FDS_PER_MSG, MAX_MSG_DATA, SHUT_WR, type CsError, type Received,
+  abortError, close, closeAll, csError, errnoError, inqRaw, passCred, peekFds, recvChunk, shutdown, socketpair, writeRaw, Watcher,
+  EAGAIN, SOCK_NONBLOCK, SOCK_STREAM, MAX_FDS_PER_MSG, MAX_MSG_DATA, SHUT_WR, type CsError, type Received,
 } from '../sys';
 import type { CsId } from './flags';
 import { checkRecord, kernelId, peerClosed, trySendRecord, RECORD_SIZE } from './record';
 import { forget, remember } from './registry';
 import { isNetPath } from '../path';
-import { runAsync } from '../io';
+import { adopt, runAsync } from '../io';
+import { unixStreamPath } from './attach';
 
 /** The most one read takes. */
 const READ_MAX = MAX_MSG_DATA;
@@ -70,6 +71,27 @@ export class Connection extends Duplex {
     if (this.#fdp) passCred(fd);
     remember(fd, path, undefined, this.peer);
     this.read(0); // start reading, as net.Socket does (readiness arrives from the event loop, never here)
+  }
+
+  /**
+   * Wrap any connected AF_UNIX stream `fd` (inherited, from LISTEN_FDS, received in a
+   * record); the Connection owns it from now on and makes it non-blocking. Its path
+   * is the service's cs path when either end is a service socket of the namespace,
+   * else `unix:<address>`. Throws EBADF, ENOTSOCK, or EINVAL for a socket that is not
+   * a connected AF_UNIX stream (a listener included).
+   */
+  static attach(fd: number): Connection {
+    const path = unixStreamPath(fd, 'attach');
+    return new Connection(adopt(fd), path, new Watcher(fd));
+  }
+
+  /** Two connected Connections over a fresh socketpair (path `unix:`), each record naming its sender. */
+  static pair(): [Connection, Connection] {
+    const [a, b] = socketpair(SOCK_STREAM | SOCK_NONBLOCK);
+    // before either can send, so even the first record carries its sender's credentials
+    passCred(a);
+    passCred(b);
+    return [new Connection(a, 'unix:', new Watcher(a)), new Connection(b, 'unix:', new Watcher(b))];
   }
 
   #check(syscall: string): void {
