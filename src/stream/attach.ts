@@ -6,7 +6,7 @@ import { fstatSync } from 'node:fs';
 import {
   csError, getsockopt, localUnixPath, AF_UNIX, SOCK_STREAM, SOL_SOCKET, SO_ACCEPTCONN, SO_DOMAIN, SO_TYPE, type CsError,
 } from '../sys';
-import { mountRoot } from '../namespace';
+import { isThisHost, mountRoot } from '../namespace';
 
 const opt = Buffer.alloc(4);
 
@@ -35,7 +35,7 @@ function servicePath(address: string): string | null {
   const prefix = `${mountRoot()}/fdp/`;
   if (!address.startsWith(prefix)) return null;
   const m = /^([^/]+)\/([^/]+)\/[^/]+\/S-cs\.mnt$/.exec(address.slice(prefix.length));
-  return m ? `/dev/fdp/${m[1]}/${m[2]}` : null;
+  return m ? `/dev/fdp/${isThisHost(m[1]) ? 'local' : m[1]}/${m[2]}` : null;
 }
 
 /**
