@@ -1,9 +1,9 @@
 // Identity per message, and attaching streams cs did not open: real processes,
-// real users (root only), the kernel's SCM_CREDENTIALS, and the real libcs peers.
+// real users (root only) and the kernel's SCM_CREDENTIALS.
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import * as cs from '../src';
 import * as sys from '../src/sys';
 import { Connection } from '../src/stream/connection';
@@ -11,9 +11,6 @@ import { finish, FIXTURES, freshRootEachTest, isRoot, killPids, openFds, testIf 
 
 const NOBODY = 65534;
 const hasSetpriv = spawnSync('setpriv', ['--version']).status === 0;
-// the real libcs programs, beside the repository in CI
-const LIBCS = process.env.CS_LIBCS_PEERS ?? resolve(__dirname, '..', '..', 'shared', 'peers', 'libcs');
-const hasLibcs = existsSync(join(LIBCS, 'fdp_client')) && existsSync(join(LIBCS, 'fdp_server'));
 
 freshRootEachTest();
 let seq = 0;
@@ -149,41 +146,3 @@ describe('a client knows its server, whoever created the socket', () => {
     cs.csclose(l);
   });
 });
-
-describe('libcs peers, which send no credentials of their own', () => {
-  testIf(hasLibcs, `needs the libcs test peers at ${LIBCS}`)('fdp_client -> cs server: its record names it', async () => {
-    const path = name('lcs');
-    const lfd = cs.csopen(path, cs.CS_OPEN_CREATE);
-    const file = join(mkdtempSync(join(tmpdir(), 'cs-libcs-')), 'out');
-    const child = spawn(join(LIBCS, 'fdp_client'), [path, file], { stdio: 'ignore' });
-    const acc = cs.csrecv(lfd);
-    expect(acc.id.pid).toBe(child.pid);
-    const rec = cs.csrecv(acc.fds[0]);
-    expect(rec.id).toMatchObject({ pid: child.pid, uid: process.geteuid!() });
-    expect(rec.fds).toHaveLength(1);
-    for (const f of [...rec.fds, acc.fds[0], lfd]) cs.csclose(f);
-    expect((await finish(child, 'fdp_client', 10000)).code).toBe(0);
-  });
-
-  testIf(hasLibcs, `needs the libcs test peers at ${LIBCS}`)('cs client -> fdp_server: the greeting names the server, and libcs takes our record', async () => {
-    const path = name('lsv');
-    const server = await startFixtureless(join(LIBCS, 'fdp_server'), [path]);
-    const fd = cs.csopen(path);
-    const file = join(mkdtempSync(join(tmpdir(), 'cs-libcs-')), 'out');
-    const out = openSync(file, 'a');
-    cs.cssend(fd, [out]);
-    closeSync(out);
-    expect(await server.next()).toBe(`server: send: Csid_t hid=0 pid=${process.pid} uid=${process.geteuid!()} gid=${process.getegid!()}`);
-    cs.csclose(fd);
-    expect((await finish(server.child, 'fdp_server', 10000)).code).toBe(0);
-    expect(readFileSync(file, 'utf8')).toBe('ok\n');
-  });
-});
-
-/** Start a program and wait for its first line ("listening"). */
-async function startFixtureless(cmd: string, args: string[]): Promise<{ child: ReturnType<typeof spawn>; next: () => Promise<string> }> {
-  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] });
-  const next = lines(child);
-  expect(await next()).toBe('listening');
-  return { child, next };
-}
