@@ -4,7 +4,6 @@ import { constants } from 'node:os';
 import type { CsId } from '../stream';
 import { adopt, handshakeTimeout } from '../io';
 import { close, csError, errnoCode, Watcher, type CsError } from '../sys';
-import { kernelId } from '../stream/record';
 import { credOf, mayServe } from './access';
 import { CLIENT_UNSENT } from './budget';
 import {
@@ -257,13 +256,13 @@ export class ClientPort extends Port {
 }
 
 /**
- * Make a client port of a freshly opened stream to `key`'s service: check that the
- * process serving it could have registered the key, then start the CAPS handshake.
+ * Make a client port of a freshly opened stream to `key`'s service, whose greeting
+ * came from `server`: check that that process could have registered the key, then
+ * start the CAPS handshake.
  */
-export function clientPort(key: CapsKey, fd: number, flags: number, syscall: string): ClientPort {
-  let server: CsId;
+export function clientPort(key: CapsKey, fd: number, server: CsId, flags: number, syscall: string): ClientPort {
   try {
-    server = kernelId(adopt(fd));
+    adopt(fd);
   } catch (e) {
     close(fd);
     throw e;

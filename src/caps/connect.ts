@@ -1,7 +1,7 @@
 // Connecting a client port: find the registration, open it, do the CAPS handshake;
 // auto-start or CAPF_WAITSVC when there is none. One generator, two drivers (sync, async).
 import { csopen, open } from '../open';
-import { forget } from '../stream/registry';
+import { forget, lookup } from '../stream/registry';
 import { stepThrough, stepThroughAsync } from '../io';
 import { csError, dup, type CsError } from '../sys';
 import { clientPort, type ClientPort } from './client';
@@ -69,8 +69,9 @@ export function connectSync(queries: CapsKey[], startKey: CapsKey, flags: number
     if (step.kind === 'watch') return void (watch ??= new NamespaceWatch()).watchSync(step.dirs);
     if (step.kind === 'change') return void watch!.changeSync();
     const fd = csopen(step.path);
+    const server = lookup(fd)!.peer!; // the process that greeted, which csopen remembered
     forget(fd);
-    const port = clientPort(step.key, fd, flags & CAPF_ANYCLIENT, syscall);
+    const port = clientPort(step.key, fd, server, flags & CAPF_ANYCLIENT, syscall);
     try {
       port.welcomeSync(syscall);
     } catch (e) {
@@ -99,7 +100,7 @@ export async function connect(queries: CapsKey[], startKey: CapsKey, flags: numb
     } finally {
       conn.destroy();
     }
-    const port = clientPort(step.key, fd, flags & CAPF_ANYCLIENT, syscall);
+    const port = clientPort(step.key, fd, conn.peer, flags & CAPF_ANYCLIENT, syscall);
     try {
       await port.welcome(syscall);
     } catch (e) {

@@ -1,17 +1,17 @@
 // The C-shaped synchronous API of cs.3: csopen, csrecv, cssend, cspoll, cspath.
 // Same names and meaning as libcs; errors are thrown instead of returning -1.
-import { fstatSync } from 'node:fs';
-import { close, csError, getsockopt, poll, POLLERR, POLLHUP, POLLIN, POLLNVAL, POLLOUT, SOL_SOCKET, SO_ACCEPTCONN, type CsError } from '../sys';
+import { close, csError, getsockopt, passCred, poll, POLLERR, POLLHUP, POLLIN, POLLNVAL, POLLOUT, SOL_SOCKET, SO_ACCEPTCONN, type CsError } from '../sys';
 import { deadlineIn, handOver, handshakeTimeout, msLeft, runSync } from '../io';
 import { CS_OPEN_CREATE, type CsId } from '../stream/flags';
 import { acceptSync } from '../stream/listen';
 import { trySendRecord, tryRecvRecord } from '../stream/record';
-import { forget, lookup, remember } from '../stream/registry';
+import { unixStreamPath } from '../stream/attach';
+import { forget, lookup } from '../stream/registry';
 import { isInetSocket } from '../net/netpath';
 import { netAccept } from '../net/server';
 import { createListener } from '../launch/create';
 import { isNetPath } from '../path';
-import { isNet, resolveService } from '../launch/service';
+import { resolveService } from '../launch/service';
 import { notRunning, notRunningError, openSync } from './connect';
 import { mayStart, openStartingSync } from './start';
 
@@ -47,7 +47,6 @@ export function csopen(path: string, flags = 0): number {
     if (!mayStart(s, flags)) throw notRunningError(s, e as CsError);
     fd = openStartingSync(s);
   }
-  if (!isNet(s)) remember(fd, s.path.canonical); // tcp/udp streams are known by their peer's address
   return handOver(fd);
 }
 
@@ -78,6 +77,7 @@ export function csrecv(fd: number, max = 1): { id: CsId; fds: number[] } {
     return { id: r.id, fds: [r.fd] };
   }
   if (net) throw noRecords('csrecv', fd, path);
+  passCred(fd); // a stream cs did not make may lack it: records then name their sender from now on
   return runSync(fd, 'r', -1, () => tryRecvRecord(fd, max, path), 'csrecv', path);
 }
 
@@ -138,12 +138,10 @@ export function cspath(fd: number): string {
   checkFd(fd, 'cspath');
   const info = lookup(fd);
   if (info) return info.path;
-  try {
-    fstatSync(fd);
-  } catch (e) {
-    throw csError((e as CsError).code ?? 'EBADF', 'cspath', undefined, `fd ${fd}`);
-  }
-  throw csError('ENOTSOCK', 'cspath', undefined, `fd ${fd} is not a cs stream of this process`);
+  // a stream cs did not open or accept here (inherited, received): named by its socket's address
+  const path = unixStreamPath(fd, 'cspath');
+  if (path.startsWith('unix:')) throw csError('EINVAL', 'cspath', undefined, `fd ${fd} is an AF_UNIX stream outside the cs namespace (${path})`);
+  return path;
 }
 
 /** Close a stream and forget what cspath knew about it. */

@@ -1,5 +1,7 @@
 // Client side of csopen: connect to a service's socket and do the rendezvous.
 import { close, csError, Watcher, type CsError } from '../sys';
+import type { CsId } from '../stream/flags';
+import { remember } from '../stream/registry';
 import { checkMountDir } from '../namespace';
 import { deadlineIn, handshakeTimeout, msLeft, runAsync, runSync, sleepSync, stepThrough, stepThroughAsync } from '../io';
 import { checkServer, connectUnix, tryReadGreeting } from '../stream/handshake';
@@ -47,14 +49,18 @@ function* connectPolitely(s: Service): Generator<number, number, void> {
   }
 }
 
-/** Do the client half of the rendezvous on a connected fd, each step within $CS_TIMEOUT_MS; closes it on failure. */
+/**
+ * Do the client half of the rendezvous on a connected fd, each step within
+ * $CS_TIMEOUT_MS; closes it on failure. An fdp stream is remembered with its path and server.
+ */
 export function greetSync(s: Service, fd: number): number {
   if (isNet(s)) return netGreetSync(s.path, fd);
   try {
     const ms = handshakeTimeout();
-    runSync(fd, 'r', ms, () => tryReadGreeting(fd, s.path.canonical), 'csopen', s.path.canonical);
-    checkServer(fd, s.md);
+    const server = runSync(fd, 'r', ms, () => tryReadGreeting(fd, s.path.canonical), 'csopen', s.path.canonical);
+    checkServer(server, s.md);
     runSync(fd, 'w', ms, () => trySendRecord(fd, [], s.path.canonical), 'csopen', s.path.canonical);
+    remember(fd, s.path.canonical, undefined, server);
     return fd;
   } catch (e) {
     close(fd);
@@ -62,8 +68,8 @@ export function greetSync(s: Service, fd: number): number {
   }
 }
 
-/** A stream the async API opened: fdp streams have no path or peer yet (Connection finds them). */
-export type Opened = { fd: number; watcher: Watcher } | NetStream;
+/** A stream the async API opened: an fdp stream's peer is the process that greeted (its path is the service's). */
+export type Opened = { fd: number; watcher: Watcher; peer: CsId } | NetStream;
 
 /** The rendezvous on a non-blocking connected fd, without blocking; closes it on failure. */
 export async function greetAsync(s: Service, fd: number, signal?: AbortSignal): Promise<Opened> {
@@ -71,10 +77,10 @@ export async function greetAsync(s: Service, fd: number, signal?: AbortSignal): 
   if (isNet(s)) return netGreetAsync(s.path, fd, watcher, signal);
   try {
     const opts = { signal, ms: handshakeTimeout(), what: 'open', path: s.path.canonical };
-    await runAsync(watcher, 'r', () => tryReadGreeting(fd, s.path.canonical), opts);
-    checkServer(fd, s.md);
+    const peer = await runAsync(watcher, 'r', () => tryReadGreeting(fd, s.path.canonical), opts);
+    checkServer(peer, s.md);
     await runAsync(watcher, 'w', () => trySendRecord(fd, [], s.path.canonical), opts);
-    return { fd, watcher };
+    return { fd, watcher, peer };
   } catch (e) {
     watcher.close();
     close(fd);

@@ -7,14 +7,15 @@
 import { constants } from 'node:os';
 import { Duplex } from 'node:stream';
 import {
-  abortError, close, closeAll, csError, errnoError, inqRaw, peekFds, recvChunk, shutdown, writeRaw, Watcher,
-  EAGAIN, MAX_FDS_PER_MSG, SHUT_WR, type CsError, type Received,
+  abortError, close, closeAll, csError, errnoError, inqRaw, passCred, peekFds, recvChunk, shutdown, socketpair, writeRaw, Watcher,
+  EAGAIN, SOCK_NONBLOCK, SOCK_STREAM, MAX_FDS_PER_MSG, SHUT_WR, type CsError, type Received,
 } from '../sys';
 import type { CsId } from './flags';
 import { checkRecord, kernelId, peerClosed, trySendRecord, RECORD_SIZE } from './record';
 import { forget, remember } from './registry';
 import { isNetPath } from '../path';
-import { runAsync } from '../io';
+import { adopt, runAsync } from '../io';
+import { unixStreamPath } from './attach';
 
 /** The most one read takes: larger chunks cost a fresh allocation (and its page faults) each, a 3x slower bulk read. */
 const READ_MAX = 64 * 1024;
@@ -66,8 +67,31 @@ export class Connection extends Duplex {
     this.#watcher = watcher;
     this.peer = peer ?? kernelId(fd);
     this.#fdp = !isNetPath(path);
-    remember(fd, path);
+    // every record then names its own sender (idempotent; streams cs made have it already)
+    if (this.#fdp) passCred(fd);
+    remember(fd, path, undefined, this.peer);
     this.read(0); // start reading, as net.Socket does (readiness arrives from the event loop, never here)
+  }
+
+  /**
+   * Wrap any connected AF_UNIX stream `fd` (inherited, from LISTEN_FDS, received in a
+   * record); the Connection owns it from now on and makes it non-blocking. Its path
+   * is the service's cs path when either end is a service socket of the namespace,
+   * else `unix:<address>`. Throws EBADF, ENOTSOCK, or EINVAL for a socket that is not
+   * a connected AF_UNIX stream (a listener included).
+   */
+  static attach(fd: number): Connection {
+    const path = unixStreamPath(fd, 'attach');
+    return new Connection(adopt(fd), path, new Watcher(fd));
+  }
+
+  /** Two connected Connections over a fresh socketpair (path `unix:`), each record naming its sender. */
+  static pair(): [Connection, Connection] {
+    const [a, b] = socketpair(SOCK_STREAM | SOCK_NONBLOCK);
+    // before either can send, so even the first record carries its sender's credentials
+    passCred(a);
+    passCred(b);
+    return [new Connection(a, 'unix:', new Watcher(a)), new Connection(b, 'unix:', new Watcher(b))];
   }
 
   #check(syscall: string): void {
@@ -172,7 +196,7 @@ export class Connection extends Duplex {
         // the read stopped right after the message that carried them: the record is the chunk's tail
         const cut = Math.max(0, r.n - RECORD_SIZE);
         if (cut > 0) this.#pushBytes(r.data.subarray(0, cut));
-        this.#deliver({ r: { n: r.n - cut, fds: r.fds, truncated: r.truncated }, bytes: r.data.subarray(cut) });
+        this.#deliver({ r: { n: r.n - cut, fds: r.fds, truncated: r.truncated, cred: r.cred }, bytes: r.data.subarray(cut) });
       } else {
         this.#pushBytes(r.data);
       }

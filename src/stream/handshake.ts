@@ -1,26 +1,32 @@
 // The libcs rendezvous (SPEC 5), as non-blocking steps that both the synchronous
 // and the async API drive: the server writes a one-byte greeting (0 = accepted,
 // else the errno of its refusal, then it closes) and the client answers with an
-// id record. A cs server checks the peer's kernel identity before greeting.
+// id record. A cs server checks the peer's kernel identity before greeting; the
+// client learns the server's from the greeting, which the kernel stamps with the
+// credentials of the process that wrote it (the client's socket has SO_PASSCRED from
+// before it connects), not of whoever created the listening socket.
 import { closeSync, existsSync, openSync, constants as C } from 'node:fs';
 import {
-  csError, errnoCode, readRaw, writeRaw, socket, connect, close, unixAddr, UNIX_PATH_MAX,
+  csError, errnoCode, recvFds, writeRaw, socket, connect, close, unixAddr, passCred, UNIX_PATH_MAX,
   AF_UNIX, SOCK_STREAM, SOCK_NONBLOCK, EAGAIN, type CsError,
 } from '../sys';
 import { ownerName, trustedServer, type MountDir } from '../namespace';
 import type { CsId } from './flags';
 import { AGAIN } from '../io';
-import { kernelId } from './record';
+import { kernelId, senderId } from './record';
 
 const one = new Uint8Array(1);
 
-/** Client: read the server's greeting. */
-export function tryReadGreeting(fd: number, path: string): typeof AGAIN | void {
-  const n = readRaw(fd, one, 1);
+/** Client: read the server's greeting; returns the identity of the process that wrote it. */
+export function tryReadGreeting(fd: number, path: string): CsId | typeof AGAIN {
+  const r = recvFds(fd, one, 0);
+  const n = r.n;
   if (n === -EAGAIN) return AGAIN;
   if (n < 0) throw csError(errnoCode(-n), 'csopen', path, 'reading the server greeting');
   if (n === 0) throw csError('ECONNRESET', 'csopen', path, 'the server closed the connection before greeting');
+  if (r.truncated || r.fds.length > 0) throw csError('EPROTO', 'csopen', path, 'the server sent descriptors with its greeting');
   if (one[0] !== 0) throw csError(errnoCode(one[0]), 'csopen', path, 'the server refused the connection');
+  return senderId(r.cred, () => kernelId(fd));
 }
 
 /** Server: the errno a peer is refused with, or 0 when `md`'s user/group rules admit it. */
@@ -34,12 +40,12 @@ export function admission(md: MountDir | undefined, id: CsId): number {
 
 /**
  * Client: a `user` or `group` service must be served by that user or group, any
- * other by a user trustedServer accepts. The kernel names whoever created the
- * listening socket (for an auto-started server, the client that started it): a
- * socket planted by anyone else is refused before the client sends anything.
+ * other by a user trustedServer accepts. `server` is the process that wrote the
+ * greeting (not whoever created the listening socket, which for an auto-started
+ * server is the client that started it): a server planted by anyone else is refused
+ * before the client sends anything.
  */
-export function checkServer(fd: number, md: MountDir): void {
-  const server = kernelId(fd);
+export function checkServer(server: CsId, md: MountDir): void {
   const owned = md.uid !== null || md.gid !== null;
   if (owned ? admission(md, server) !== 0 : !trustedServer(md, server)) {
     throw csError('EACCES', 'csopen', md.path, `the server runs as ${ownerName(server.uid)} gid ${server.gid}, who may not serve this service for ${ownerName(process.geteuid!())}`);
@@ -56,12 +62,15 @@ export function writeGreeting(fd: number, code: number, path: string): void {
 /**
  * Run `use` on a fresh non-blocking AF_UNIX socket and the path to reach S-cs.mnt by:
  * the path itself, or the directory's /proc/self/fd entry when the path is longer
- * than sun_path allows. Returns the socket; closes it if `use` throws.
+ * than sun_path allows. Returns the socket; closes it if `use` throws. The socket
+ * has SO_PASSCRED before it connects or listens (accepted streams inherit it), so
+ * every message it receives names its sender.
  */
 export function withServiceSocket(md: MountDir, use: (fd: number, target: string) => void): number {
   const fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK);
   let dirFd = -1;
   try {
+    passCred(fd);
     let target = md.socket;
     if (Buffer.byteLength(target) > UNIX_PATH_MAX) {
       dirFd = openSync(md.dir, C.O_RDONLY | C.O_DIRECTORY | C.O_NOFOLLOW);

@@ -2,7 +2,7 @@
 // a stale one only when its server is dead) and accept connections with the
 // rendezvous and the kernel-checked access rules.
 import { chmodSync, lchownSync, lstatSync } from 'node:fs';
-import { bind, close, csError, listen, unixAddr, type CsError } from '../sys';
+import { bind, close, csError, listen, passCred, unixAddr, type CsError } from '../sys';
 import { acceptPending, AGAIN, handOver, handshakeTimeout, runSync } from '../io';
 import {
   createMountDir, lockSync, ownerName, recordDoubt, recordedPid, recordPid, removeIfPresent, socketMode, trustedServer, type MountDir,
@@ -90,6 +90,9 @@ export function createUnixService(md: MountDir): number {
  * record. Refused peers get the errno as greeting and an error is thrown.
  */
 export function greet(fd: number, md: MountDir | undefined, path: string): CsId {
+  // before the greeting, so the id record that answers it carries its sender's
+  // credentials even when the listener came from elsewhere (LISTEN_FDS)
+  passCred(fd);
   const id = kernelId(fd);
   const refuse = admission(md, id);
   writeGreeting(fd, refuse, path);

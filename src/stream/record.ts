@@ -1,12 +1,14 @@
 // The libcs id record (SPEC 5): every cssend is one sendmsg of 32 bytes
 // {hid=0, pid, euid, egid} as little-endian u64, with SCM_RIGHTS [auth fd, fds...].
 // The receiver trusts only the kernel: it checks the record and the auth file's
-// owner against SO_PEERCRED and closes everything it received on any doubt.
+// owner against the sender's credentials the kernel attached to this very message
+// (SCM_CREDENTIALS; SO_PEERCRED when it attached none) and closes everything it
+// received on any doubt.
 import { closeSync, constants as C, fchmodSync, fstatSync, openSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   csError, errnoError, closeAll, sendFds, recvFds, peerCred, peerGroups, memfd, MAX_FDS_PER_MSG, EAGAIN, MSG_DONTWAIT,
-  type CsError, type Received,
+  type CsError, type MsgCred, type Received,
 } from '../sys';
 import { AGAIN } from '../io';
 import { ensureRoot } from '../namespace';
@@ -114,7 +116,7 @@ export function checkRecord(r: Received, bytes: Uint8Array, max: number, path: s
   }
   if (r.n !== RECORD_SIZE) throw reject(r.fds, 'EPROTO', path, `expected a ${RECORD_SIZE}-byte id record, got ${r.n} byte(s)`);
   if (r.fds.length === 0) throw reject(r.fds, 'EPROTO', path, 'id record without its auth descriptor');
-  const id = peer();
+  const id = senderId(r.cred, peer);
   const claimed = Number(new DataView(bytes.buffer, bytes.byteOffset, RECORD_SIZE).getBigUint64(16, true));
   let owner: number;
   try {
@@ -128,6 +130,20 @@ export function checkRecord(r: Received, bytes: Uint8Array, max: number, path: s
   }
   closeSync(r.fds[0]);
   return { id, fds: r.fds.slice(1) };
+}
+
+/**
+ * Who sent a message: the credentials the kernel attached to it, or the connection's
+ * identity when it attached none. Supplementary groups exist only per connection
+ * (SO_PEERGROUPS, of whoever created the socket): they are kept when the sender has
+ * the connection's uid and gid, and unknown (empty) otherwise.
+ */
+export function senderId(cred: MsgCred | null, peer: () => CsId): CsId {
+  if (!cred) return peer();
+  const conn = peer();
+  if (conn.pid === cred.pid && conn.uid === cred.uid && conn.gid === cred.gid) return conn;
+  const groups = conn.uid === cred.uid && conn.gid === cred.gid ? conn.groups : [];
+  return { hid: 0, pid: cred.pid, uid: cred.uid, gid: cred.gid, groups };
 }
 
 /** The peer identity the kernel recorded for a connected AF_UNIX socket. */

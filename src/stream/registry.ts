@@ -1,9 +1,11 @@
 // What this process knows about its open cs streams: the cs path each fd serves
-// (for cspath) and, for listeners, the access rule to enforce. Entries are keyed
-// by fd and checked against the socket's kernel cookie (one getsockopt), so a
-// closed and reused fd number is not mistaken; csclose forgets an entry at once.
+// (for cspath), for listeners the access rule to enforce, and for clients the
+// server that greeted them. Entries are keyed by fd and checked against the
+// socket's kernel cookie (one getsockopt), so a closed and reused fd number is not
+// mistaken; csclose forgets an entry at once.
 import { socketCookie } from '../sys';
 import type { MountDir } from '../namespace';
+import type { CsId } from './flags';
 
 export interface StreamInfo {
   path: string;
@@ -12,12 +14,14 @@ export interface StreamInfo {
   md?: MountDir;
   /** Whether the socket listens, once asked: a socket's role never changes. */
   listening?: boolean;
+  /** Client streams: the process that wrote the greeting. */
+  peer?: CsId;
 }
 
 const streams = new Map<number, StreamInfo>();
 
-export function remember(fd: number, path: string, md?: MountDir): void {
-  streams.set(fd, { path, cookie: socketCookie(fd), md });
+export function remember(fd: number, path: string, md?: MountDir, peer?: CsId): void {
+  streams.set(fd, { path, cookie: socketCookie(fd), md, peer });
 }
 
 export function lookup(fd: number): StreamInfo | undefined {

@@ -21,6 +21,7 @@ export const SO_PEERCRED = 17;
 export const SO_PEERGROUPS = 59;
 export const SO_COOKIE = 57;
 export const SCM_RIGHTS = 1;
+export const SCM_CREDENTIALS = 2;
 export const MSG_PEEK = 0x2;
 export const MSG_CTRUNC = 0x8;
 export const MSG_DONTWAIT = 0x40;

@@ -1,8 +1,9 @@
-// sendmsg/recvmsg with SCM_RIGHTS over preallocated native memory: the msghdr,
-// iovec and control buffers are built once, so a call allocates nothing.
+// sendmsg/recvmsg with SCM_RIGHTS (and, received, SCM_CREDENTIALS) over preallocated
+// native memory: the msghdr, iovec and control buffers are built once, so a call
+// allocates nothing but its result.
 import {
-  allocNative, close, sendmsgRaw, recvmsgRaw,
-  SOL_SOCKET, SCM_RIGHTS, MSG_CTRUNC, MSG_NOSIGNAL, MSG_CMSG_CLOEXEC, MSG_PEEK,
+  allocNative, close, sendmsgRaw, recvmsgRaw, setsockoptInt,
+  SOL_SOCKET, SO_PASSCRED, SCM_RIGHTS, SCM_CREDENTIALS, MSG_CTRUNC, MSG_NOSIGNAL, MSG_CMSG_CLOEXEC, MSG_PEEK,
 } from './libc';
 
 /** Linux's SCM_MAX_FD: the most descriptors one message can carry. */
@@ -43,6 +44,17 @@ const tx = new Scratch();
 const rx = new Scratch();
 
 const cmsgSpace = (n: number) => 16 + ((n + 7) & ~7);
+/** CMSG_SPACE(sizeof(struct ucred)): the kernel puts SCM_CREDENTIALS first, in exactly this much. */
+const CRED_SPACE = cmsgSpace(12);
+
+/**
+ * Ask the kernel to attach the sender's pid/uid/gid to every message this socket
+ * receives from now on (SO_PASSCRED). Bytes already queued keep none, so it is set
+ * before a peer can send.
+ */
+export function passCred(fd: number): void {
+  setsockoptInt(fd, SOL_SOCKET, SO_PASSCRED, 1);
+}
 
 /**
  * One sendmsg(2) of `data` with `fds` as SCM_RIGHTS. Returns bytes sent or -errno.
@@ -75,28 +87,60 @@ export interface Received {
   fds: number[];
   /** The kernel dropped descriptors that did not fit (MSG_CTRUNC). */
   truncated: boolean;
+  /**
+   * The sender of these bytes as the kernel saw it when they were sent (SCM_CREDENTIALS),
+   * or null: asked without `creds`, or sent before SO_PASSCRED was set (pid 0).
+   */
+  cred: MsgCred | null;
 }
 
-/** One recvmsg(2) of at most `want` bytes into the receive scratch, with room for `maxFds` descriptors. */
+export interface MsgCred {
+  pid: number;
+  uid: number;
+  gid: number;
+}
+
+/**
+ * One recvmsg(2) of at most `want` bytes into the receive scratch, with room for
+ * `maxFds` descriptors and, first, the sender's credentials (there when the socket has SO_PASSCRED).
+ */
 function receive(fd: number, want: number, maxFds: number, flags: number): Received {
   const room = Math.min(Math.max(maxFds, 0), MAX_FDS_PER_MSG + 1);
-  // CMSG_LEN, not CMSG_SPACE: the kernel installs as many fds as whole ints fit, so this limit is exact
-  rx.setLengths(Math.min(want, MAX_MSG_DATA), room > 0 ? 16 + 4 * room : 0);
+  // CMSG_LEN, not CMSG_SPACE: the kernel installs as many fds as whole ints fit after the
+  // credentials, so this limit is exact
+  rx.setLengths(Math.min(want, MAX_MSG_DATA), CRED_SPACE + (room > 0 ? 16 + 4 * room : 0));
   const n = recvmsgRaw(fd, rx.ptr, flags | MSG_CMSG_CLOEXEC);
-  if (n < 0) return { n, fds: NO_FDS, truncated: false };
+  if (n < 0) return { n, fds: NO_FDS, truncated: false, cred: null };
   const v = rx.view;
   const ctlLen = Number(v.getBigUint64(HDR + 40, true));
   let fds = NO_FDS;
+  let cred: MsgCred | null = null;
+  let credSeen = false;
   for (let off = 0; off + 16 <= ctlLen; ) {
     const len = Number(v.getBigUint64(CTL + off, true));
     if (len < 16) break;
-    if (v.getInt32(CTL + off + 8, true) === SOL_SOCKET && v.getInt32(CTL + off + 12, true) === SCM_RIGHTS) {
-      if (fds === NO_FDS) fds = [];
-      for (let p = 16; p + 4 <= len; p += 4) fds.push(v.getInt32(CTL + off + p, true));
+    const type = v.getInt32(CTL + off + 12, true);
+    if (v.getInt32(CTL + off + 8, true) === SOL_SOCKET) {
+      if (type === SCM_RIGHTS) {
+        if (fds === NO_FDS) fds = [];
+        for (let p = 16; p + 4 <= len; p += 4) fds.push(v.getInt32(CTL + off + p, true));
+      } else if (type === SCM_CREDENTIALS && len >= 28) {
+        credSeen = true;
+        const pid = v.getInt32(CTL + off + 16, true);
+        // pid 0: the bytes were queued before SO_PASSCRED was set, so the kernel recorded no sender
+        if (pid > 0) cred = { pid, uid: v.getUint32(CTL + off + 20, true), gid: v.getUint32(CTL + off + 24, true) };
+      }
     }
     off += (len + 7) & ~7;
   }
-  return { n, fds, truncated: (v.getInt32(HDR + 48, true) & MSG_CTRUNC) !== 0 };
+  let truncated = (v.getInt32(HDR + 48, true) & MSG_CTRUNC) !== 0;
+  if (!credSeen && fds.length > room) {
+    // no SO_PASSCRED: the credentials' room took descriptors past the limit; drop them as the kernel would
+    closeAll(fds.slice(room));
+    fds = room > 0 ? fds.slice(0, room) : NO_FDS;
+    truncated = true;
+  }
+  return { n, fds, truncated, cred };
 }
 
 /**
