@@ -77,7 +77,8 @@ export function csrecv(fd: number, max = 1): { id: CsId; fds: number[] } {
     return { id: r.id, fds: [r.fd] };
   }
   if (net) throw noRecords('csrecv', fd, path);
-  passCred(fd); // a stream cs did not make may lack it: records then name their sender from now on
+  // streams cs made have it from birth; another may lack it: records then name their sender from now on
+  if (!info) passCred(fd);
   return runSync(fd, 'r', -1, () => tryRecvRecord(fd, max, path), 'csrecv', path);
 }
 
