@@ -3,10 +3,9 @@
 // no live server is recorded and, for an fdp socket, a connect is refused (nothing
 // listens: not a server without a pid record, nor a systemd socket). Only the
 // caller's own directories are touched (root's: any), each under its X-cs.mnt lock.
-import { close, type CsError } from '../sys';
 import { lockSync, mountDir, recordedServer, removeIfPresent, type MountDir, type ServiceEntry } from '../namespace';
 import { parsePath } from '../path';
-import { connectUnix } from '../stream/handshake';
+import { listenerOf } from '../stream/listen';
 import { entriesUnder } from './listing';
 
 export interface Pruned {
@@ -19,10 +18,9 @@ export interface Pruned {
 /** True when something accepts connections on the fdp socket of `md` (a refused connect proves nobody does). */
 function answers(md: MountDir): boolean {
   try {
-    close(connectUnix(md));
-    return true;
-  } catch (e) {
-    return (e as CsError).code !== 'ECONNREFUSED' && (e as CsError).code !== 'ENOENT';
+    return listenerOf(md) !== null;
+  } catch {
+    return true; // something is there that a connect could not rule out: not provably stale
   }
 }
 

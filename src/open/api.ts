@@ -1,6 +1,6 @@
 // The C-shaped synchronous API of cs.3: csopen, csrecv, cssend, cspoll, cspath.
 // Same names and meaning as libcs; errors are thrown instead of returning -1.
-import { close, csError, getsockopt, passCred, poll, POLLERR, POLLHUP, POLLIN, POLLNVAL, POLLOUT, SOL_SOCKET, SO_ACCEPTCONN, type CsError } from '../sys';
+import { close, csError, getsockoptInt, passCred, poll, POLLERR, POLLHUP, POLLIN, POLLNVAL, POLLOUT, SOL_SOCKET, SO_ACCEPTCONN, type CsError } from '../sys';
 import { deadlineIn, handOver, handshakeTimeout, msLeft, runSync } from '../io';
 import { CS_OPEN_CREATE, type CsId } from '../stream/flags';
 import { acceptSync } from '../stream/listen';
@@ -15,11 +15,8 @@ import { resolveService } from '../launch/service';
 import { notRunning, notRunningError, openSync } from './connect';
 import { mayStart, openStartingSync } from './start';
 
-const flag = Buffer.alloc(4);
-
 function isListening(fd: number): boolean {
-  getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, flag);
-  return flag.readInt32LE(0) !== 0;
+  return getsockoptInt(fd, SOL_SOCKET, SO_ACCEPTCONN) !== 0;
 }
 
 function checkFd(fd: unknown, syscall: string): asserts fd is number {
