@@ -7,10 +7,9 @@ import { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import * as cs from '../src';
 import * as sys from '../src/sys';
-import { Connection } from '../src/stream/connection';
+import { Connection, READ_MAX } from '../src/stream/connection';
 import { freshRootEachTest, openFds, startFixture, testIf, type Started } from './helpers';
 
-const READ_MAX = sys.MAX_MSG_DATA; // the most one read of the Connection takes
 const SO_SNDBUF = 7;
 /** Room for a whole burst in one socket buffer, so a sender never waits for a late reader. */
 const BIG_BUFFER = 4 << 20;

@@ -18,7 +18,7 @@ import { adopt, runAsync } from '../io';
 import { unixStreamPath } from './attach';
 
 /** The most one read takes: larger chunks cost a fresh allocation (and its page faults) each, a 3x slower bulk read. */
-const READ_MAX = 64 * 1024;
+export const READ_MAX = 64 * 1024;
 /** Reads per readiness event before other work gets the loop back. */
 const READS_PER_EVENT = 16;
 /** Records kept unclaimed before reading pauses until recvFds() takes one. */
