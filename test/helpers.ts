@@ -118,7 +118,10 @@ export function finish(child: ChildProcess, what: string, ms: number): Promise<F
     }, ms);
     child.once('exit', (code) => {
       clearTimeout(timer);
-      resolve({ code, stdout, stderr });
+      // 'exit' can come before the last output is read; a daemon the child left may hold the pipes open, so wait briefly
+      const drained = [child.stdout!, child.stderr!].map((s) => (s.readableEnded ? null : new Promise((r) => s.once('end', r))));
+      const grace = new Promise((r) => setTimeout(r, 500).unref());
+      void Promise.race([Promise.all(drained), grace]).then(() => resolve({ code, stdout, stderr }));
     });
   });
 }
