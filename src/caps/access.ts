@@ -1,7 +1,8 @@
 // Who may register a key, which clients a service admits, and whether the process
 // behind a socket may serve the key it claims: all decided on kernel credentials.
 import type { CsId } from '../stream';
-import { csError } from '../sys';
+import { senderId } from '../stream/record';
+import { csError, type MsgCred } from '../sys';
 import { CAPF_GROUP, CAPF_USER, CAPF_WORLD, CAPS_MAXGROUPS, type CapsCred } from './constants';
 import { keyPath, type CapsKey } from './key';
 
@@ -41,4 +42,14 @@ export function mayServe(key: CapsKey, server: CsId): boolean {
 /** The caps_cred of a connection's peer. */
 export function credOf(id: CsId): CapsCred {
   return { pid: id.pid, uid: id.uid, euid: id.uid, gid: id.gid, groups: id.groups.slice(0, CAPS_MAXGROUPS) };
+}
+
+/**
+ * The caps_cred of one message: its writer as the kernel recorded it (SCM_CREDENTIALS),
+ * which is `conn` (whose caps_cred is `connCred`) unless another process wrote on the
+ * connection; `conn` when the kernel attached nothing.
+ */
+export function messageCred(writer: MsgCred | null, conn: CsId, connCred: CapsCred): CapsCred {
+  if (!writer || (writer.pid === conn.pid && writer.uid === conn.uid && writer.gid === conn.gid)) return connCred;
+  return credOf(senderId(writer, () => conn));
 }

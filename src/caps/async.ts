@@ -39,7 +39,7 @@ export class CapsRequest {
   readonly data: Buffer;
   /** Descriptors that came with the request: the service's to use and close. */
   readonly fds: number[];
-  /** The client, from the kernel's record of its connection. */
+  /** The process that wrote the request, as the kernel stamped it. */
   readonly cred: CapsCred;
 
   constructor(m: Queued, service: ServicePort) {
@@ -204,7 +204,7 @@ export interface CapsReply {
   data: Buffer;
   /** Descriptors the service sent back: the caller's to use and close. */
   fds: number[];
-  /** The service, from the kernel's record of the connection. */
+  /** The process that wrote the reply, as the kernel stamped it (the greeting's, for a reply that stands in for one). */
   cred: CapsCred;
 }
 

@@ -3,8 +3,8 @@
 import { constants } from 'node:os';
 import type { CsId } from '../stream';
 import { adopt, handshakeTimeout } from '../io';
-import { close, csError, errnoCode, Watcher, type CsError } from '../sys';
-import { credOf, mayServe } from './access';
+import { close, csError, errnoCode, Watcher, type CsError, type MsgCred } from '../sys';
+import { credOf, mayServe, messageCred } from './access';
 import { CLIENT_UNSENT } from './budget';
 import {
   CAPF_ABORT_HARD, CAPMS_REPLY, CAPS_ABORT_ATSERVER, CAPS_ABORT_BEFORESERVER, CAPS_ABORT_RETURNED, CAPS_MAXINPROG,
@@ -45,10 +45,11 @@ export class ClientPort extends Port {
   #onWelcome: (() => void) | null = null;
   #gone = false;
   #aborts = new Map<number, PendingAbort>();
+  /** The creds of `server`: of the replies it writes, and of those that stand in for a reply. */
   readonly serviceCred: CapsCred;
 
-  /** Takes `fd`, a connected non-blocking stream to the service, and says HELLO. */
-  constructor(id: number, key: CapsKey, fd: number, server: CsId, flags: number) {
+  /** Takes `fd`, a connected non-blocking stream to the service, whose greeting `server` wrote, and says HELLO. */
+  constructor(id: number, key: CapsKey, fd: number, private readonly server: CsId, flags: number) {
     super(id, key);
     this.serviceCred = credOf(server);
     this.#link = new Link(fd, new Watcher(fd), this.path, this);
@@ -193,7 +194,7 @@ export class ClientPort extends Port {
     return this.#link.unsent < 2 * CLIENT_UNSENT;
   }
 
-  onFrame(h: Header, payload: Buffer, fds: number[]): void {
+  onFrame(h: Header, payload: Buffer, fds: number[], writer: MsgCred | null): void {
     if (this.#welcome === null) {
       if (h.type !== WELCOME) throw violation(`frame type ${h.type} before WELCOME`);
       this.#welcome = handshakeVersion(payload) === null ? constants.errno.EPROTO : payload.readUInt16LE(6);
@@ -204,7 +205,7 @@ export class ClientPort extends Port {
     switch (h.type) {
       case REPLY:
         if (this.#inflight.get(h.id) !== SENT) throw violation(`REPLY to message ${h.id}, which is not awaiting one`);
-        return this.#queueReply(h.id, payload, fds, 'reply');
+        return this.#queueReply(h.id, payload, fds, 'reply', messageCred(writer, this.server, this.serviceCred));
       case ABORTED:
         return this.#aborted(h.id, h.arg);
       case GEN:
@@ -215,9 +216,9 @@ export class ClientPort extends Port {
     }
   }
 
-  #queueReply(num: number, data: Buffer, fds: number[], cause: Reply['cause']): void {
+  #queueReply(num: number, data: Buffer, fds: number[], cause: Reply['cause'], cred = this.serviceCred): void {
     this.#inflight.set(num, REPLIED);
-    const r: Reply = { id: BigInt(num), state: CAPMS_REPLY, data, fds, cred: this.serviceCred, queued: false, num, cause };
+    const r: Reply = { id: BigInt(num), state: CAPMS_REPLY, data, fds, cred, queued: false, num, cause };
     this.queue.push(r);
     this.notify();
   }

@@ -45,7 +45,10 @@ export interface CapsMsgid {
   fds: number[];
 }
 
-/** Who sent a message, from the kernel's record of the connection (SO_PEERCRED, SO_PEERGROUPS). */
+/**
+ * Who sent a message: the process that wrote it, as the kernel stamped it (SCM_CREDENTIALS);
+ * groups are the connection's (SO_PEERGROUPS) when that process has its uid and gid, else empty.
+ */
 export interface CapsCred {
   pid: number;
   uid: number;

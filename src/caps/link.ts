@@ -1,9 +1,10 @@
 // One CAPS connection: frames out in batches (one sendmsg, SCM_RIGHTS carrying the
 // batch's descriptors) and frames in, each header claiming its descriptors from a FIFO;
-// reading stops while the handler says the peer holds too much.
+// reading stops while the handler says the peer holds too much. Each frame names the
+// process that wrote it (SCM_CREDENTIALS: both ends have SO_PASSCRED from birth).
 import { constants } from 'node:os';
 import {
-  closeAll, close, csError, errnoError, recvFds, sendFds, EAGAIN, MAX_MSG_DATA, Watcher, type CsError,
+  closeAll, close, csError, errnoError, recvFds, sendFds, EAGAIN, MAX_MSG_DATA, Watcher, type CsError, type MsgCred,
 } from '../sys';
 import type { Budget } from './budget';
 import { CAPS_MAXFDS } from './constants';
@@ -11,10 +12,11 @@ import { HEADER_SIZE, readHeader, writeHeader, type Header } from './frame';
 
 export interface LinkHandler {
   /**
-   * A checked frame arrived. `payload` and `fds` become the handler's when it returns;
+   * A checked frame arrived, written by `cred` (null: the kernel attached no
+   * credentials). `payload` and `fds` become the handler's when it returns;
    * throwing closes the link (and the descriptors) with that error.
    */
-  onFrame(h: Header, payload: Buffer, fds: number[]): void;
+  onFrame(h: Header, payload: Buffer, fds: number[], cred: MsgCred | null): void;
   /** Whether to read more now; checked before every read. When it turns true again, call resume(). */
   mayRead(): boolean;
   /** The link closed: peer gone (err null), a failure, or close(). Called once. */
@@ -36,6 +38,10 @@ const EMPTY = Buffer.alloc(0);
 const rx = Buffer.allocUnsafe(MAX_MSG_DATA);
 /** A frame header that does not fit in what is left of a block. */
 const scratch = Buffer.allocUnsafe(HEADER_SIZE);
+
+function sameWriter(a: MsgCred | null, b: MsgCred | null): boolean {
+  return a === b || (a !== null && b !== null && a.pid === b.pid && a.uid === b.uid && a.gid === b.gid);
+}
 
 function recycle(block: Buffer): void {
   if (block.length === BLOCK && spare.length < SPARE) spare.push(block);
@@ -63,6 +69,10 @@ export function violation(detail: string): ProtocolError {
  * Linux hands over a sendmsg's descriptors with its first byte and never reads past
  * them in one recvmsg, so a frame's descriptors arrive no later than its header:
  * the receiver queues what arrives and each header takes its count from the front.
+ * With SO_PASSCRED it never joins bytes of two writers (different pid, uid or gid) in
+ * one recvmsg either, so every read has one writer. A frame whose bytes, or whose
+ * descriptors, came from different writers (processes sharing the stream whose writes
+ * interleaved mid-frame) cannot be attributed and closes the link (EPROTO).
  */
 export class Link {
   /**
@@ -79,6 +89,10 @@ export class Link {
   /** Descriptors of queued frames (owned), by the stream position of their frame. */
   #marks: { at: number; fds: number[] }[] = [];
   #fifo: number[] = [];
+  /** Who sent the descriptors queued in #fifo. */
+  #fifoCred: MsgCred | null = null;
+  /** Who wrote the bytes being parsed, and so the frame begun last. */
+  #cred: MsgCred | null = null;
   #h: Header = { length: 0, type: 0, nfds: 0, arg: 0, id: 0 };
   #hdr = Buffer.allocUnsafe(HEADER_SIZE);
   #hdrHave = 0;
@@ -243,10 +257,19 @@ export class Link {
     for (let i = 0; i < MAX_READS && !this.#closed && this.handler.mayRead(); i++) {
       const r = recvFds(this.fd, rx, CAPS_MAXFDS);
       if (r.n === -EAGAIN) return;
-      for (const fd of r.fds) this.#fifo.push(fd);
+      if (r.fds.length > 0) {
+        const mixed = this.#fifo.length > 0 && !sameWriter(this.#fifoCred, r.cred);
+        for (const fd of r.fds) this.#fifo.push(fd);
+        if (mixed) return this.close(csError('EPROTO', 'recvmsg', this.path, 'descriptors from two processes are waiting for their frames'));
+        this.#fifoCred = r.cred;
+      }
       if (r.truncated) return this.close(csError('EPROTO', 'recvmsg', this.path, 'the peer sent more descriptors than a frame may carry'));
       if (r.n < 0) return this.close(-r.n === constants.errno.ECONNRESET ? null : errnoError(-r.n, 'recvmsg', this.path));
       if (r.n === 0) return this.close(null);
+      if ((this.#cur || this.#hdrHave > 0) && !sameWriter(this.#cred, r.cred)) {
+        return this.close(csError('EPROTO', 'recvmsg', this.path, `a frame begun by pid ${this.#cred?.pid ?? '?'} goes on in bytes written by pid ${r.cred?.pid ?? '?'}`));
+      }
+      this.#cred = r.cred;
       this.#parse(r.n);
       // a short read most likely emptied the socket: readiness says if not, sparing a recvmsg that finds nothing
       if (r.n < rx.length) return;
@@ -283,6 +306,7 @@ export class Link {
       }
       const h = this.#h;
       if (problem === null && h.nfds > this.#fifo.length) problem = `a frame announces ${h.nfds} descriptors but ${this.#fifo.length} arrived`;
+      if (problem === null && h.nfds > 0 && !sameWriter(this.#cred, this.#fifoCred)) problem = 'a frame claims descriptors another process sent';
       if (problem !== null) return this.close(csError('EPROTO', 'recvmsg', this.path, problem));
       const fds = h.nfds === 0 ? [] : this.#fifo.splice(0, h.nfds);
       if (h.length === 0) {
@@ -304,7 +328,7 @@ export class Link {
 
   #deliver(h: Header, payload: Buffer, fds: number[]): void {
     try {
-      this.handler.onFrame(h, payload, fds);
+      this.handler.onFrame(h, payload, fds, this.#cred);
     } catch (e) {
       closeAll(fds);
       const err = e instanceof ProtocolError ? csError('EPROTO', 'recvmsg', this.path, e.message) : (e as CsError);

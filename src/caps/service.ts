@@ -8,8 +8,8 @@ import { AGAIN, handshakeTimeout } from '../io';
 import { forget } from '../stream/registry';
 import { Acceptor } from '../stream/acceptor';
 import { serverLog } from '../launch/serve';
-import { close, closeAll, csError, POLLIN, Watcher } from '../sys';
-import { admits, credOf } from './access';
+import { close, closeAll, csError, POLLIN, Watcher, type MsgCred } from '../sys';
+import { admits, credOf, messageCred } from './access';
 import { Budget, CLIENT_HELD, SERVICE_HELD } from './budget';
 import {
   CAPF_ABORT_HARD, CAPMS_DISPOSE, CAPMS_REQUEST, CAPS_ABORT_ATSERVER, CAPS_ABORT_BEFORESERVER,
@@ -60,8 +60,8 @@ class ClientLink implements LinkHandler {
     this.cred = credOf(id);
   }
 
-  onFrame(h: Header, payload: Buffer, fds: number[]): void {
-    this.service.frame(this, h, payload, fds);
+  onFrame(h: Header, payload: Buffer, fds: number[], writer: MsgCred | null): void {
+    this.service.frame(this, h, payload, fds, writer);
   }
 
   /** Read a client only while it holds little; when the service is full, only one that holds nothing. */
@@ -209,12 +209,12 @@ export class ServicePort extends Port {
     this.linkClosed(c);
   }
 
-  frame(c: ClientLink, h: Header, payload: Buffer, fds: number[]): void {
+  frame(c: ClientLink, h: Header, payload: Buffer, fds: number[], writer: MsgCred | null): void {
     if (h.type === HELLO) return this.#hello(c, payload);
     if (!c.admitted) throw violation(`frame type ${h.type} before HELLO`);
     switch (h.type) {
       case REQUEST:
-        return this.#request(c, h.id, payload, fds);
+        return this.#request(c, h.id, payload, fds, messageCred(writer, c.id, c.cred));
       case DISPOSE: {
         const r = c.byClient.get(h.id);
         if (!r || !r.replied) throw violation(`DISPOSE of message ${h.id}, which has no reply`);
@@ -239,12 +239,12 @@ export class ServicePort extends Port {
     c.admitted = true;
   }
 
-  #request(c: ClientLink, clientId: number, data: Buffer, fds: number[]): void {
+  #request(c: ClientLink, clientId: number, data: Buffer, fds: number[], cred: CapsCred): void {
     if (c.byClient.size >= CAPS_MAXINPROG) throw violation(`more than ${CAPS_MAXINPROG} messages in flight`);
     if (c.byClient.has(clientId)) throw violation(`message id ${clientId} is already in flight`);
     const num = ++this.#next;
     const r: Request = {
-      id: BigInt(num), state: CAPMS_REQUEST, data, fds, cred: c.cred, queued: false,
+      id: BigInt(num), state: CAPMS_REQUEST, data, fds, cred, queued: false,
       num, from: c, clientId, size: data.length, peeked: false, replied: false, aborted: false,
     };
     c.byClient.set(clientId, r);
@@ -254,10 +254,10 @@ export class ServicePort extends Port {
     this.notify();
   }
 
-  /** The message comes back to the service for good (its reply was consumed, or could not be delivered). */
+  /** The message comes back to the service for good (its reply was consumed, or could not be delivered), with its sender's creds. */
   #disposed(r: Request): void {
     if (this.closed || !this.disposals) return;
-    this.queue.push({ id: r.id, state: CAPMS_DISPOSE, data: EMPTY, fds: [], cred: r.from.cred, queued: false });
+    this.queue.push({ id: r.id, state: CAPMS_DISPOSE, data: EMPTY, fds: [], cred: r.cred, queued: false });
     this.notify();
   }
 
