@@ -11,7 +11,7 @@ export { csport, hashPort } from './port';
 export { csopen, csrecv, cssend, cspoll, cspath, csclose, type PollRequest, type PollReady } from './open';
 export {
   CS_OPEN_READ, CS_OPEN_CREATE, CS_OPEN_AGENT, CS_OPEN_LOCAL, CS_OPEN_MOUNT, CS_OPEN_NOW, CS_OPEN_REMOTE,
-  CS_OPEN_SHARE, CS_OPEN_SLAVE, CS_OPEN_TEST, CS_OPEN_TRUST, type CsId,
+  CS_OPEN_SHARE, CS_OPEN_SLAVE, CS_OPEN_TEST, CS_OPEN_TRUST, CS_OPEN_RENDEZVOUS, type CsId,
 } from './stream';
 
 // Streams, async

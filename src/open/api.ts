@@ -2,7 +2,7 @@
 // Same names and meaning as libcs; errors are thrown instead of returning -1.
 import { close, csError, getsockoptInt, passCred, poll, POLLERR, POLLHUP, POLLIN, POLLNVAL, POLLOUT, SOL_SOCKET, SO_ACCEPTCONN, type CsError } from '../sys';
 import { deadlineIn, handOver, handshakeTimeout, msLeft, runSync } from '../io';
-import { CS_OPEN_CREATE, type CsId } from '../stream/flags';
+import { CS_OPEN_CREATE, CS_OPEN_RENDEZVOUS, type CsId } from '../stream/flags';
 import { acceptSync } from '../stream/listen';
 import { trySendRecord, tryRecvRecord } from '../stream/record';
 import { unixStreamPath } from '../stream/attach';
@@ -14,6 +14,7 @@ import { isNetPath } from '../path';
 import { resolveService } from '../launch/service';
 import { notRunning, notRunningError, openSync } from './connect';
 import { mayStart, openStartingSync } from './start';
+import { isUnixPath, listenUnix, openUnixSync } from './unix';
 
 function isListening(fd: number): boolean {
   return getsockoptInt(fd, SOL_SOCKET, SO_ACCEPTCONN) !== 0;
@@ -31,9 +32,11 @@ function checkFd(fd: unknown, syscall: string): asserts fd is number {
  * CS_OPEN_CREATE, create the service's listening stream instead. Returns the stream's
  * fd, which the caller owns, in blocking mode (a listener too). tcp/udp paths (SPEC 2)
  * give a tcp stream or a connected udp socket, and with CS_OPEN_CREATE a tcp listener
- * or a bound udp socket.
+ * or a bound udp socket. A `unix:<socket path>` is that socket outside the namespace:
+ * connected plainly, or with the rendezvous under CS_OPEN_RENDEZVOUS; with CS_OPEN_CREATE bound there.
  */
 export function csopen(path: string, flags = 0): number {
+  if (isUnixPath(path)) return handOver(flags & CS_OPEN_CREATE ? listenUnix(path, 'csopen') : openUnixSync(path, (flags & CS_OPEN_RENDEZVOUS) !== 0));
   const s = resolveService(path);
   if (flags & CS_OPEN_CREATE) return handOver(createListener(s));
   let fd: number;

@@ -6,15 +6,18 @@ import type { NetListener } from '../net/listener';
 import { NetSocket } from '../net/socket-stream';
 import type { NetStream } from '../net/open';
 import { Connection } from '../stream/connection';
-import type { Listener } from '../stream/listener';
+import { Listener } from '../stream/listener';
 import { listenOn } from '../launch/create';
 import { resolveService, type Service } from '../launch/service';
 import { closeOnAbort } from '../io';
 import { notRunning, notRunningError, openAsync, type Opened } from './connect';
 import { mayStart, openStarting } from './start';
+import { isUnixPath, listenUnix, openUnix } from './unix';
 
 export interface OpenOptions {
   signal?: AbortSignal;
+  /** A `unix:` path's server speaks the cs rendezvous (namespace paths always do). Default false. */
+  rendezvous?: boolean;
 }
 
 /** The async object of an opened stream, by protocol. */
@@ -29,9 +32,10 @@ function streamOf(s: Service, opened: Opened): Connection | NetSocket {
  * does: a tcp path gives a NetSocket, an fdp or udp path a Connection.
  */
 export async function open(path: `/dev/tcp/${string}`, opts?: OpenOptions): Promise<NetSocket>;
-export async function open(path: `/dev/fdp/${string}` | `/dev/udp/${string}`, opts?: OpenOptions): Promise<Connection>;
+export async function open(path: `/dev/fdp/${string}` | `/dev/udp/${string}` | `unix:${string}`, opts?: OpenOptions): Promise<Connection>;
 export async function open(path: string, opts?: OpenOptions): Promise<Connection | NetSocket>;
 export async function open(path: string, opts: OpenOptions = {}): Promise<Connection | NetSocket> {
+  if (isUnixPath(path)) return openUnix(path, opts.rendezvous ?? false, opts.signal);
   const s = resolveService(path, 'open');
   let opened: Opened;
   try {
@@ -51,12 +55,12 @@ export interface ListenOptions {
 
 /** Create the service `path` and accept its connections (tcp: a NetListener; udp has no listener: use csopen with CS_OPEN_CREATE). */
 export async function listen(path: `/dev/tcp/${string}`, opts?: ListenOptions): Promise<NetListener>;
-export async function listen(path: `/dev/fdp/${string}`, opts?: ListenOptions): Promise<Listener>;
+export async function listen(path: `/dev/fdp/${string}` | `unix:${string}`, opts?: ListenOptions): Promise<Listener>;
 export async function listen(path: string, opts?: ListenOptions): Promise<Listener | NetListener>;
 export async function listen(path: string, opts: ListenOptions = {}): Promise<Listener | NetListener> {
   const { signal } = opts;
   if (signal?.aborted) throw abortError(signal);
-  const listener = listenOn(resolveService(path, 'listen'), 'listen');
+  const listener = isUnixPath(path) ? new Listener(listenUnix(path, 'listen'), path) : listenOn(resolveService(path, 'listen'), 'listen');
   listener.once('close', closeOnAbort(signal, () => void listener.close()));
   return listener;
 }

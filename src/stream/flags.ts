@@ -10,6 +10,8 @@ export const CS_OPEN_SHARE = 1 << 6;
 export const CS_OPEN_SLAVE = 1 << 7;
 export const CS_OPEN_TEST = 1 << 8;
 export const CS_OPEN_TRUST = 1 << 9;
+/** cs's own: a `unix:` path's server speaks the cs rendezvous (namespace paths always do). */
+export const CS_OPEN_RENDEZVOUS = 1 << 16;
 
 /** The identity of a peer, as the kernel reports it (never as the peer claims it). */
 export interface CsId {
