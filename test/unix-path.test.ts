@@ -92,7 +92,7 @@ describe('raw: a plain connected stream', () => {
 describe('with the cs rendezvous: a cs listener outside the namespace', () => {
   test('open({ rendezvous: true }): peer is the server that greeted; descriptors both ways', async () => {
     const path = `unix:${join(dir, 'cs.sock')}` as const;
-    const server = await startFixture('unix-serve.js', [path]);
+    const server = await startFixture('record-echo.js', [path]);
     const pid = Number(server.line.split(' ')[1]);
     const before = openFds();
     const conn = await cs.open(path, { rendezvous: true });
@@ -111,7 +111,7 @@ describe('with the cs rendezvous: a cs listener outside the namespace', () => {
 
   test('csopen(CS_OPEN_RENDEZVOUS), cssend, csrecv; csopen(CS_OPEN_CREATE) and csrecv serve one', async () => {
     const path = `unix:${join(dir, 'c.sock')}` as const;
-    const server = await startFixture('unix-serve.js', [path]);
+    const server = await startFixture('record-echo.js', [path]);
     const pid = Number(server.line.split(' ')[1]);
     const fd = cs.csopen(path, cs.CS_OPEN_RENDEZVOUS);
     const out = memfdWith('c-shaped');
