@@ -73,7 +73,7 @@ function write(conn: Connection, b: Buffer): Promise<void> {
 async function child(code: string, stream: number, asNobody: boolean): Promise<number> {
   const argv = [process.execPath, '-e', `const sys = require(${JSON.stringify(SYS)}); const out = 3; ${code}`];
   const [cmd, args] = asNobody ? ['setpriv', [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', ...argv]] : [argv[0]!, argv.slice(1)];
-  const c = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe', stream] });
+  const c = spawn(cmd, args, { env: process.env, stdio: ['ignore', 'pipe', 'pipe', stream] });
   const done = await finish(c, 'writer child', 10000);
   expect({ code: done.code, stderr: done.stderr }).toEqual({ code: 0, stderr: '' });
   return c.pid!;

@@ -18,7 +18,11 @@ export function testIf(runnable: boolean, why: string): (name: string, fn: jest.
   return runnable ? test : (name, fn, timeout) => test.skip(`${name} (skipped: ${why})`, fn, timeout);
 }
 
-/** A fresh namespace root, shared with other users like /tmp/cs is; set as CS_MOUNT_LOCAL. */
+/**
+ * A fresh namespace root, shared with other users like /tmp/cs is; set as CS_MOUNT_LOCAL.
+ * Jest's process.env is the test file's own copy: a child sees it only when spawned with
+ * `env: process.env` (startFixture and runFixture do), else it looks under /tmp/cs.
+ */
 export function freshRoot(): string {
   const dir = mkdtempSync(join(tmpdir(), 'cs-test-'));
   chmodSync(dir, 0o1777);

@@ -130,6 +130,34 @@ describe.each(KINDS)('%s: a libcs program and cs meet at the same socket', (_kin
   });
 });
 
+describe('a C-shaped cs server (synchronous csrecv) and a libcs client', () => {
+  // Jest gives each test file its own copy of process.env: a child spawned without `env`
+  // gets the real one, without this file's CS_MOUNT_LOCAL, and looks for the service under
+  // /tmp/cs. Such a libcs client fails ENOENT and exits, and a synchronous csrecv on the
+  // listener waits for a client that never comes, blocking the thread jest's timeout runs
+  // on. peer() passes process.env; the poll bounds the wait so a miss fails instead of hanging.
+  withPeers('csrecv accepts it (greeting, id record) and takes the fd it sends, then the server writes through it', async () => {
+    const path = `/dev/fdp/local/${name('sync')}`;
+    const listener = cs.csopen(path, cs.CS_OPEN_CREATE);
+    const file = join(work, 'out');
+    const client = peer('fdp_client', [path, file]);
+    try {
+      expect(cs.cspoll([{ fd: listener, events: 'r' }], 10000)).toHaveLength(1);
+      const accepted = cs.csrecv(listener);
+      expect(accepted.id).toMatchObject({ pid: client.child.pid, uid, gid });
+      const r = cs.csrecv(accepted.fds[0]);
+      expect(r).toMatchObject({ id: { pid: client.child.pid, uid, gid }, fds: [expect.any(Number)] });
+      writeSync(r.fds[0], 'from a sync server\n');
+      closeAll(r.fds);
+      cs.csclose(accepted.fds[0]);
+      expect(await client.done).toMatchObject({ code: 0, stderr: '' });
+      expect(readFileSync(file, 'utf8')).toBe('from a sync server\n');
+    } finally {
+      cs.csclose(listener);
+    }
+  });
+});
+
 describe('across users (libcs as a second user)', () => {
   // A plain path promises a server of root, the caller or the .svc owner ("Who may serve a
   // service"), so another user's server is named by trust=<uid> or user=<uid>, in libcs too.
