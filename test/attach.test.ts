@@ -4,13 +4,13 @@
 // records and bytes both ways and cspath names it; a stream that is not a cs stream is
 // attached by its address while cspath fails with EINVAL (ENOTSOCK for a pipe).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as cs from '../src';
 import * as sys from '../src/sys';
 import type { Connection, Listener } from '../src';
-import { FIXTURES, finish, freshRootEachTest, makeAuthFd, openFds, startFixture } from './helpers';
+import { FIXTURES, finish, freshRootEachTest, makeAuthFd, memfdHolding, openFds, startFixture } from './helpers';
 
 freshRootEachTest();
 let seq = 0;
@@ -30,12 +30,6 @@ async function childLines(child: ChildProcess): Promise<unknown[]> {
   const done = await finish(child, 'attach-child', 10000);
   expect({ code: done.code, stderr: done.stderr }).toEqual({ code: 0, stderr: '' });
   return done.stdout.trim().split('\n').map((l) => JSON.parse(l));
-}
-
-function memfdWith(text: string): number {
-  const fd = sys.memfd('payload');
-  writeFileSync(`/proc/self/fd/${fd}`, text);
-  return fd;
 }
 
 function bytes(conn: Connection, n: number): Promise<string> {
@@ -78,7 +72,7 @@ test('a stream received in a record: attached by the receiver, named by cspath, 
   const conn = cs.Connection.attach(fd);
   expect(conn.path).toBe(path);
 
-  const out = memfdWith('from-receiver');
+  const out = memfdHolding('from-receiver');
   await conn.sendFds([out]);
   closeSync(out);
   const r = await conn.recvFds();
@@ -116,7 +110,7 @@ test('an accepted connection handed as LISTEN_FDS: the child serves it, named by
     expect(r.id.pid).toBe(child.pid);
     expect(readFileSync(`/proc/self/fd/${r.fds[0]}`, 'utf8')).toBe('from-child');
     closeSync(r.fds[0]);
-    const out = memfdWith('to-child');
+    const out = memfdHolding('to-child');
     await client.sendFds([out]);
     closeSync(out);
     client.write(await bytes(client, 'bytes-from-child'.length));

@@ -1,7 +1,7 @@
 // Shared test plumbing: fresh namespaces, real child processes, fd counting,
 // and a real second user for multi-user tests (root only).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as cs from '../src';
@@ -159,6 +159,13 @@ export function waitExit(s: Started, ms = 10000): Promise<number | null> {
   let timer: NodeJS.Timeout | undefined;
   const limit = new Promise<never>((_, rej) => (timer = setTimeout(() => rej(new Error('child did not exit')), ms)));
   return Promise.race([s.exited, limit]).finally(() => clearTimeout(timer));
+}
+
+/** A memfd holding `text` (its own offset at 0), to send as a descriptor; the caller closes it. */
+export function memfdHolding(text: string): number {
+  const fd = sys.memfd('payload');
+  writeFileSync(`/proc/self/fd/${fd}`, text);
+  return fd;
 }
 
 /** cs keeps one auth descriptor per process, made on first use: make it before counting fds. */

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import * as cs from '../src';
 import * as sys from '../src/sys';
 import type { Connection, Listener } from '../src';
-import { finish, freshRootEachTest, openFds, startFixture } from './helpers';
+import { finish, freshRootEachTest, memfdHolding, openFds, startFixture } from './helpers';
 
 const DIST = join(__dirname, '..', 'dist', 'src');
 
@@ -30,12 +30,6 @@ function data(conn: Connection): Promise<string> {
       resolve(String(d));
     });
   });
-}
-
-function memfdWith(text: string): number {
-  const fd = sys.memfd('payload');
-  writeFileSync(`/proc/self/fd/${fd}`, text);
-  return fd;
 }
 
 describe('raw: a plain connected stream', () => {
@@ -69,7 +63,7 @@ describe('raw: a plain connected stream', () => {
     sys.close(l);
     expect(server.path).toBe(`unix:${sock}`);
 
-    const out = memfdWith('to-server');
+    const out = memfdHolding('to-server');
     await client.sendFds([out]);
     closeSync(out);
     const got = await server.recvFds();
@@ -77,7 +71,7 @@ describe('raw: a plain connected stream', () => {
     expect(readFileSync(`/proc/self/fd/${got.fds[0]}`, 'utf8')).toBe('to-server');
     closeSync(got.fds[0]);
 
-    const back = memfdWith('to-client');
+    const back = memfdHolding('to-client');
     await server.sendFds([back]);
     closeSync(back);
     const r = await client.recvFds();
@@ -98,7 +92,7 @@ describe('with the cs rendezvous: a cs listener outside the namespace', () => {
     const conn = await cs.open(path, { rendezvous: true });
     expect(conn.peer).toMatchObject({ pid, uid: process.geteuid!() });
     expect(cs.cspath(conn.fd)).toBe(path);
-    const out = memfdWith('async');
+    const out = memfdHolding('async');
     await conn.sendFds([out]);
     closeSync(out);
     const r = await conn.recvFds();
@@ -114,7 +108,7 @@ describe('with the cs rendezvous: a cs listener outside the namespace', () => {
     const server = await startFixture('record-echo.js', [path]);
     const pid = Number(server.line.split(' ')[1]);
     const fd = cs.csopen(path, cs.CS_OPEN_RENDEZVOUS);
-    const out = memfdWith('c-shaped');
+    const out = memfdHolding('c-shaped');
     cs.cssend(fd, [out]);
     closeSync(out);
     const r = cs.csrecv(fd);
