@@ -39,6 +39,7 @@ describe('each record names the process that sent it', () => {
     const before = openFds();
     const [mine, theirs] = Connection.pair();
     const child = spawn('setpriv', [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', process.execPath, join(FIXTURES, 'cred-child.js')], {
+      env: process.env, // the test's CS_MOUNT_LOCAL, where the child makes its auth file
       stdio: ['ignore', 'pipe', 'pipe', theirs.fd],
     });
     theirs.destroy();

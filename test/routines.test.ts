@@ -19,7 +19,7 @@ const svc = (what: string) => `${what}${process.pid}x${seq++}`;
 
 /** Run fixture routines-peer.js MODE with `fd` as its fd 3; resolves once its output is complete (close, not exit). */
 function peer(mode: string, fd: number): { pid: number; done: Promise<{ code: number | null; stdout: string; stderr: string }> } {
-  const child = spawn(process.execPath, [join(FIXTURES, 'routines-peer.js'), mode], { stdio: ['ignore', 'pipe', 'pipe', fd] });
+  const child = spawn(process.execPath, [join(FIXTURES, 'routines-peer.js'), mode], { env: process.env, stdio: ['ignore', 'pipe', 'pipe', fd] });
   let stdout = '';
   let stderr = '';
   child.stdout!.on('data', (d) => (stdout += d));
