@@ -20,6 +20,8 @@ function listed(file: string): { values: string[]; types: string[] } {
     }
   }
   for (const [, name] of src.matchAll(/export\s+(?:const|function|class)\s+(\w+)/g)) values.push(name);
+  // `export let a: T, b: U;`: values defined when first read (src/exports.ts)
+  for (const [, decls] of src.matchAll(/export\s+let\s+([^;]+);/g)) values.push(...[...decls.matchAll(/(\w+)\s*:/g)].map((m) => m[1]!));
   return { values, types };
 }
 
@@ -38,6 +40,7 @@ describe.each(Object.entries(ENTRIES))('the %s entry point', (entry, file) => {
     expect(pkg.exports[entry].types).toBe(`./dist/${file}.d.ts`);
     const mod = require(join(ROOT, target));
     expect(Object.keys(mod).filter((k) => k !== '__esModule').sort()).toEqual([...values].sort());
+    expect(values.filter((k) => mod[k] === undefined)).toEqual([]);
   });
 
   test('has a README entry for every name it exports', () => {
