@@ -16,7 +16,8 @@ function layerOf(file: string): number {
 
 /** Import cycles and imports of a higher layer under `dir`. */
 async function problems(dir: string, ext: string): Promise<{ cycles: string[][]; upward: string[] }> {
-  const graph = await madge(dir, { fileExtensions: [ext], tsConfig: join(__dirname, '..', 'tsconfig.json') });
+  // mixedImports: a require() that loads a module on first use is an import like any other
+  const graph = await madge(dir, { fileExtensions: [ext], tsConfig: join(__dirname, '..', 'tsconfig.json'), detectiveOptions: { ts: { mixedImports: true } } });
   const upward: string[] = [];
   for (const [file, deps] of Object.entries(graph.obj())) {
     for (const dep of deps) if (layerOf(dep) > layerOf(file)) upward.push(`${file} -> ${dep}`);

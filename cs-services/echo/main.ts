@@ -3,9 +3,11 @@
 // same descriptors, so it serves byte and descriptor round trips alike. A client
 // that does not read its echo is not read either once its unsent output is full.
 import { constants } from 'node:os';
-import { serveLoop, type ServeLoop } from '../../src';
+// Each import names the module that owns it: a started echo loads only its own part of cs.
+import { serveLoop, type ServeLoop } from '../../src/launch/loop';
 // Passing bytes and descriptors through unchanged needs recvmsg(2) itself.
-import { closeAll, recvmsg, MAX_FDS_PER_MSG, RECORD_SIZE } from '../../src/low-level';
+import { closeAll, recvFds, MAX_FDS_PER_MSG } from '../../src/sys/msg';
+import { RECORD_SIZE } from '../../src/stream/record';
 
 const { EAGAIN } = constants.errno;
 
@@ -25,7 +27,7 @@ function echo(fd: number, data: Buffer, fds: number[]): void {
 }
 
 function read(fd: number): number {
-  const r = recvmsg(fd, buf, MAX_FDS_PER_MSG);
+  const r = recvFds(fd, buf, MAX_FDS_PER_MSG);
   if (r.n === -EAGAIN) return 0;
   if (r.n <= 0 || r.truncated) {
     closeAll(r.fds);

@@ -5,8 +5,12 @@
 // (then one cssend record), `get NAME`, `del NAME`, `list`; reply lines `ok ...`
 // or `error CODE text`. Each uid sees only the names it stored.
 import { closeSync } from 'node:fs';
-import { csrecv, serveLoop, errorLine, LineReader, type ServeLoop } from '../../src';
-import { closeAll, dup } from '../../src/low-level';
+// Each import names the module that owns it: a started fdstore loads only its own part of cs.
+import { csrecv } from '../../src/open/api';
+import { serveLoop, type ServeLoop } from '../../src/launch/loop';
+import { errorLine, LineReader } from '../../src/launch/lines';
+import { closeAll } from '../../src/sys/msg';
+import { dup } from '../../src/sys/libc';
 
 /** One record carries at most 252 payload descriptors (Linux's SCM_MAX_FD is 253, one is the auth fd). */
 const MAX_FDS = 252;

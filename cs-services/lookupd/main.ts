@@ -5,7 +5,9 @@
 // entry is {"error": "ENOENT"}. Answers are cached. Started as `server <path>` it
 // registers the key its path names; by hand, (0,0) as root, else (its uid,-1).
 import { closeSync } from 'node:fs';
-import { caps, capsKeyOfPath, CAPF_ANYCLIENT, type CapsRequest } from '../../src';
+// Each import names the module that owns it: a started lookupd loads only its own part of cs.
+import { caps, capsKeyOfPath, type CapsRequest } from '../../src/caps';
+import { CAPF_ANYCLIENT } from '../../src/caps/constants';
 import { LookupCache } from './cache';
 import { lookupGroup, lookupHostByAddress, lookupHostByName, lookupUser } from './nss';
 

@@ -7,7 +7,9 @@
 // and a symbolic link as the last component are refused outright.
 import { closeSync, constants as C, fstatSync, openSync, readlinkSync, realpathSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { serveLoop, errorLine, LineReader, type ServeLoop } from '../../src';
+// Each import names the module that owns it: a started opener loads only its own part of cs.
+import { serveLoop, type ServeLoop } from '../../src/launch/loop';
+import { errorLine, LineReader } from '../../src/launch/lines';
 import { allows, readAllowList } from './allow';
 
 const allowFile = process.argv[3] ?? join(dirname(require.main!.filename), 'allow');

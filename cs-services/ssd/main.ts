@@ -1,8 +1,10 @@
 // ssd, the status daemon: notes this host's status (csnote) every $CS_STAT_FREQ
 // seconds on average, randomised so hosts do not update in step, and answers each
 // client of its path with the current status as one JSON line. It never retires.
-import { csname, csnote, serve } from '../../src';
-import { statFreq } from '../../src/low-level';
+// Each import names the module that owns it: a started ssd loads only its own part of cs.
+import { csname } from '../../src/net/routines';
+import { csnote, statFreq } from '../../src/net/stat';
+import { serve } from '../../src/launch/serve';
 import { StatusSampler } from './sample';
 
 const path = process.argv[2] ?? '/dev/fdp/local/ssd';

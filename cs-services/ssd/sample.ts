@@ -3,7 +3,7 @@
 // the access times of their terminals).
 import { readFileSync, statSync } from 'node:fs';
 import { loadavg, uptime } from 'node:os';
-import type { CsStat } from '../../src';
+import type { CsStat } from '../../src/net/stat';
 
 const UTMP = '/var/run/utmp';
 const UTMP_RECORD = 384; // struct utmp on Linux (x86_64 and arm64)

@@ -9,11 +9,15 @@ import { csError, type CsError } from '../sys';
 import { stepThrough, stepThroughAsync } from '../io';
 import { isThisHost } from '../namespace';
 import { formatPath } from '../path';
-import { isLocalHost } from '../net/hosts';
-import { expandHosts, remoteStart, remoteStartSync } from '../net/remote';
+import type * as NetHosts from '../net/hosts';
+import type * as Remote from '../net/remote';
 import { csport } from '../port';
 import type { LaunchEntry } from '../namespace/entry';
 import { resolveService, type Service } from './service';
+
+// tcp/udp services and other hosts only: an fdp service starting here loads neither
+const netHosts = (): typeof NetHosts => require('../net/hosts');
+const remote = (): typeof Remote => require('../net/remote');
 
 /** Where to go on: `here` is the service to start on this host; `started` one another host started, to connect to. */
 export type Place = { here: Service } | { started: Service };
@@ -36,7 +40,7 @@ function hostsFileOf(entry: LaunchEntry): string {
 /** Candidate hosts in order: 'local' for this host. fdp services have no other candidates; no hosts file means here. */
 function candidates(s: Service): string[] {
   const lines = readHosts(hostsFileOf(s.entry!));
-  if (s.path.proto !== 'fdp') return expandHosts(lines).map((h) => (isLocalHost(h) ? 'local' : h));
+  if (s.path.proto !== 'fdp') return remote().expandHosts(lines).map((h) => (netHosts().isLocalHost(h) ? 'local' : h));
   return (lines ?? ['local']).map((h) => (h === 'local' || isThisHost(h) ? 'local' : h));
 }
 
@@ -86,10 +90,10 @@ function* placing(s: Service): Generator<string, Place, number | null> {
 
 /** Pick where the service of `s` starts; another host is started on the way (blocking). */
 export function startPlaceSync(s: Service): Place {
-  return stepThrough(placing(s), (host) => remoteStartSync(host, s.path));
+  return stepThrough(placing(s), (host) => remote().remoteStartSync(host, s.path));
 }
 
 /** startPlaceSync without blocking the event loop. */
 export function startPlace(s: Service): Promise<Place> {
-  return stepThroughAsync(placing(s), (host) => remoteStart(host, s.path));
+  return stepThroughAsync(placing(s), (host) => remote().remoteStart(host, s.path));
 }

@@ -8,15 +8,20 @@ import { adopt, closeOnAbort, waitSync } from '../io';
 import { lockSync, recordedPid, recordedServer, recordPid, removeRecords, type MountDir } from '../namespace';
 import type { Connection } from '../stream/connection';
 import { Listener } from '../stream/listener';
-import { NetListener } from '../net/listener';
+import type { NetListener } from '../net/listener';
+import type * as NetListenerM from '../net/listener';
 import type { NetSocket } from '../net/socket-stream';
-import { writeRecord } from '../net/record';
+import type * as NetRecord from '../net/record';
 import { remember } from '../stream/registry';
 import { listenOn } from './create';
 import { resolveService, type Service } from './service';
 import { takeHandedListener } from './activation';
 import { IdleTimer, idlePeriod, untilProcessEnd } from './lifetime';
 import { notifyReady, notifyStopping } from './notify';
+
+// tcp services only: an fdp server never loads the net layer
+const netListener = (): typeof NetListenerM => require('../net/listener');
+const netRecord = (): typeof NetRecord => require('../net/record');
 
 export interface ServeOptions {
   /** Milliseconds with no client and nothing held before the server retires; 0: never. Default $CS_IDLE_MS, else 5 minutes. */
@@ -85,8 +90,8 @@ function handedListener(s: Service, fd: number): { listener: Listener | NetListe
   if (s.path.proto === 'tcp') {
     adopt(fd);
     // a hand-made or systemd hand-over: record where this server listens, as netCreate would
-    if (recordedPid(s.md) !== process.pid) writeRecord(s.md, 'tcp', localInet(fd));
-    return { listener: new NetListener(fd, s.md), ownsSocket: true };
+    if (recordedPid(s.md) !== process.pid) netRecord().writeRecord(s.md, 'tcp', localInet(fd));
+    return { listener: new (netListener().NetListener)(fd, s.md), ownsSocket: true };
   }
   const ownsSocket = adoptHanded(s, fd);
   return { listener: new Listener(fd, s.path.canonical, s.md), ownsSocket };

@@ -3,9 +3,13 @@
 import { parsePath, type CsPath } from '../path';
 import { mountDir, type MountDir } from '../namespace';
 import { findService, type LaunchEntry } from '../namespace/entry';
-import { netServerDir } from '../net/server';
-import { checkNetPath } from '../net/service';
+import type * as NetServer from '../net/server';
+import type * as NetService from '../net/service';
 import { csError } from '../sys';
+
+// tcp/udp paths only: resolving an fdp path never loads the net layer
+const netServer = (): typeof NetServer => require('../net/server');
+const netService = (): typeof NetService => require('../net/service');
 
 export interface Service {
   path: CsPath;
@@ -23,6 +27,7 @@ export function resolveService(path: string, syscall = 'csopen'): Service {
   if (p.service === null) throw csError('EISDIR', syscall, p.canonical, 'the path names a directory, not a service');
   const { entry, svc } = findService(p.proto, p.service);
   if (p.proto === 'fdp') return { path: p, md: mountDir(p, svc?.uid ?? null), entry };
+  const checkNetPath: typeof NetService.checkNetPath = netService().checkNetPath;
   checkNetPath(p, syscall);
-  return { path: p, md: netServerDir(p), entry };
+  return { path: p, md: netServer().netServerDir(p), entry };
 }

@@ -7,14 +7,20 @@ import { acceptSync } from '../stream/listen';
 import { trySendRecord, tryRecvRecord } from '../stream/record';
 import { unixStreamPath } from '../stream/attach';
 import { forget, lookup } from '../stream/registry';
-import { isInetSocket } from '../net/netpath';
-import { netAccept } from '../net/server';
+import type * as NetPath from '../net/netpath';
+import type * as NetServer from '../net/server';
 import { createListener } from '../launch/create';
 import { isNetPath } from '../path';
 import { resolveService } from '../launch/service';
 import { notRunning, notRunningError, openSync } from './connect';
-import { mayStart, openStartingSync } from './start';
 import { isUnixPath, listenUnix, openUnixSync } from './unix';
+import type * as Start from './start';
+
+// tcp/udp streams only: the fdp paths never load the net layer
+const netPath = (): typeof NetPath => require('../net/netpath');
+const netServer = (): typeof NetServer => require('../net/server');
+// only when nobody answers: opening a running service never loads auto-start
+const start = (): typeof Start => require('./start');
 
 function isListening(fd: number): boolean {
   return getsockoptInt(fd, SOL_SOCKET, SO_ACCEPTCONN) !== 0;
@@ -44,15 +50,15 @@ export function csopen(path: string, flags = 0): number {
     fd = openSync(s);
   } catch (e) {
     if (!notRunning(e)) throw e;
-    if (!mayStart(s, flags)) throw notRunningError(s, e as CsError);
-    fd = openStartingSync(s);
+    if (!start().mayStart(s, flags)) throw notRunningError(s, e as CsError);
+    fd = start().openStartingSync(s);
   }
   return handOver(fd);
 }
 
 /** True for a tcp/udp descriptor, by what csopen recorded about it or else by asking the kernel. */
 function isNetFd(fd: number, path: string | undefined): boolean {
-  return path === undefined ? isInetSocket(fd) : isNetPath(path);
+  return path === undefined ? netPath().isInetSocket(fd) : isNetPath(path);
 }
 
 /** cssend/csrecv records carry descriptors, which only fdp (AF_UNIX) streams can pass. */
@@ -73,7 +79,7 @@ export function csrecv(fd: number, max = 1): { id: CsId; fds: number[] } {
   const path = info?.path;
   const net = isNetFd(fd, path);
   if (info ? (info.listening ??= isListening(fd)) : isListening(fd)) {
-    const r = net ? netAccept(fd) : acceptSync(fd, info?.md, path ?? `fd ${fd}`);
+    const r = net ? netServer().netAccept(fd) : acceptSync(fd, info?.md, path ?? `fd ${fd}`);
     return { id: r.id, fds: [r.fd] };
   }
   if (net) throw noRecords('csrecv', fd, path);

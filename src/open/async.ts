@@ -3,7 +3,8 @@
 // connected datagram socket, where each write is one datagram and each chunk read one.
 import { abortError, type CsError } from '../sys';
 import type { NetListener } from '../net/listener';
-import { NetSocket } from '../net/socket-stream';
+import type { NetSocket } from '../net/socket-stream';
+import type * as NetSocketM from '../net/socket-stream';
 import type { NetStream } from '../net/open';
 import { Connection } from '../stream/connection';
 import { Listener } from '../stream/listener';
@@ -11,8 +12,13 @@ import { listenOn } from '../launch/create';
 import { resolveService, type Service } from '../launch/service';
 import { closeOnAbort } from '../io';
 import { notRunning, notRunningError, openAsync, type Opened } from './connect';
-import { mayStart, openStarting } from './start';
 import { isUnixPath, listenUnix, openUnix } from './unix';
+import type * as Start from './start';
+
+// tcp paths only: an fdp open never loads the net layer
+const netSocket = (): typeof NetSocketM => require('../net/socket-stream');
+// only when nobody answers: opening a running service never loads auto-start
+const start = (): typeof Start => require('./start');
 
 export interface OpenOptions {
   signal?: AbortSignal;
@@ -22,7 +28,7 @@ export interface OpenOptions {
 
 /** The async object of an opened stream, by protocol. */
 function streamOf(s: Service, opened: Opened): Connection | NetSocket {
-  if (s.path.proto === 'tcp') return new NetSocket(opened as NetStream);
+  if (s.path.proto === 'tcp') return new (netSocket().NetSocket)(opened as NetStream);
   const net = 'path' in opened ? opened : null;
   return new Connection(opened.fd, net?.path ?? s.path.canonical, opened.watcher, opened.peer);
 }
@@ -42,8 +48,8 @@ export async function open(path: string, opts: OpenOptions = {}): Promise<Connec
     opened = await openAsync(s, opts.signal);
   } catch (e) {
     if (!notRunning(e)) throw e;
-    if (!mayStart(s)) throw notRunningError(s, e as CsError);
-    opened = await openStarting(s, opts.signal);
+    if (!start().mayStart(s)) throw notRunningError(s, e as CsError);
+    opened = await start().openStarting(s, opts.signal);
   }
   return streamOf(s, opened);
 }

@@ -6,8 +6,11 @@ import { checkMountDir } from '../namespace';
 import { deadlineIn, handshakeTimeout, msLeft, runAsync, runSync, sleepSync, stepThrough, stepThroughAsync } from '../io';
 import { checkServer, connectUnix, tryReadGreeting } from '../stream/handshake';
 import { trySendRecord } from '../stream/record';
-import { netDialSync, netGreetAsync, netGreetSync, netOpenAsync, netOpenSync, type NetStream } from '../net/open';
+import type * as NetOpen from '../net/open';
 import { isNet, type Service } from '../launch/service';
+
+// tcp/udp services only: an fdp open never loads the net layer
+const net = (): typeof NetOpen => require('../net/open');
 
 /** Nobody is listening: the one condition auto-start may cure. */
 export function notRunning(e: unknown): boolean {
@@ -25,7 +28,7 @@ export function notRunningError(s: Service, e: CsError): CsError {
 /** Connect a non-blocking socket to the service (the rendezvous is still to do); throws ENOENT/ECONNREFUSED when nobody listens. */
 export function connectService(s: Service): number {
   // tcp/udp connect to a server on this host here (auto-start): quick, so done synchronously
-  if (isNet(s)) return netDialSync(s.path);
+  if (isNet(s)) return net().netDialSync(s.path);
   checkMountDir(s.md);
   return connectUnix(s.md);
 }
@@ -54,7 +57,7 @@ function* connectPolitely(s: Service): Generator<number, number, void> {
  * $CS_TIMEOUT_MS; closes it on failure. An fdp stream is remembered with its path and server.
  */
 export function greetSync(s: Service, fd: number): number {
-  if (isNet(s)) return netGreetSync(s.path, fd);
+  if (isNet(s)) return net().netGreetSync(s.path, fd);
   try {
     const ms = handshakeTimeout();
     const server = runSync(fd, 'r', ms, () => tryReadGreeting(fd, s.path.canonical), 'csopen', s.path.canonical);
@@ -69,12 +72,12 @@ export function greetSync(s: Service, fd: number): number {
 }
 
 /** A stream the async API opened: an fdp stream's peer is the process that greeted (its path is the service's). */
-export type Opened = { fd: number; watcher: Watcher; peer: CsId } | NetStream;
+export type Opened = { fd: number; watcher: Watcher; peer: CsId } | NetOpen.NetStream;
 
 /** The rendezvous on a non-blocking connected fd, without blocking; closes it on failure. */
 export async function greetAsync(s: Service, fd: number, signal?: AbortSignal): Promise<Opened> {
   const watcher = new Watcher(fd);
-  if (isNet(s)) return netGreetAsync(s.path, fd, watcher, signal);
+  if (isNet(s)) return net().netGreetAsync(s.path, fd, watcher, signal);
   try {
     const opts = { signal, ms: handshakeTimeout(), what: 'open', path: s.path.canonical };
     const peer = await runAsync(watcher, 'r', () => tryReadGreeting(fd, s.path.canonical), opts);
@@ -90,12 +93,12 @@ export async function greetAsync(s: Service, fd: number, signal?: AbortSignal): 
 
 /** Connect and greet synchronously; returns a non-blocking stream fd. */
 export function openSync(s: Service): number {
-  if (isNet(s)) return netOpenSync(s.path);
+  if (isNet(s)) return net().netOpenSync(s.path);
   return greetSync(s, stepThrough(connectPolitely(s), sleepSync));
 }
 
 /** Connect and greet without blocking; returns a non-blocking fd and its watcher. */
 export async function openAsync(s: Service, signal?: AbortSignal): Promise<Opened> {
-  if (isNet(s)) return netOpenAsync(s.path, { signal });
+  if (isNet(s)) return net().netOpenAsync(s.path, { signal });
   return greetAsync(s, await stepThroughAsync(connectPolitely(s), (ms) => new Promise((resolve) => setTimeout(resolve, ms))), signal);
 }

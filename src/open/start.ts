@@ -9,13 +9,18 @@ import { handOver, handshakeTimeout } from '../io';
 import { CS_OPEN_TEST } from '../stream/flags';
 import { bindService } from '../stream/listen';
 import { forget } from '../stream/registry';
-import { bindNetService } from '../net/server';
+import type * as NetServer from '../net/server';
 import { startPlace, startPlaceSync } from '../launch/hosts';
 import { logTail, withLogTail } from '../launch/log';
 import { isNet, type Service } from '../launch/service';
 import { spawnServer } from '../launch/spawn';
 import { connectService, greetAsync, greetSync, notRunning, openAsync, openSync, type Opened } from './connect';
-import { connectWhenListening, connectWhenListeningSync, runSvcAsync, runSvcSync, svcStarting } from './svc';
+import type * as Svc from './svc';
+
+// tcp/udp services only: starting an fdp service never loads the net layer
+const netServer = (): typeof NetServer => require('../net/server');
+// libcs-style .svc entries only
+const svc = (): typeof Svc => require('./svc');
 
 /** What a client found or did while it held the lock. */
 type Step =
@@ -36,7 +41,7 @@ export function mayStart(s: Service, flags = 0): boolean {
 
 /** Bind the socket, spawn the server with it (blocking, as any server expects a handed-over socket), record its pid; our copy of the socket is closed on return. */
 function launch(s: Service): number {
-  const fd = isNet(s) ? bindNetService(s.path, s.md) : bindService(s.md);
+  const fd = isNet(s) ? netServer().bindNetService(s.path, s.md) : bindService(s.md);
   try {
     const pid = spawnServer(s, handOver(fd));
     recordPid(s.md, pid);
@@ -59,7 +64,7 @@ function connectOrLaunch(s: Service): Step {
   } catch (e) {
     if (!notRunning(e)) throw e;
   }
-  if (s.entry!.svc) return svcStarting(s.md) ? { kind: 'await-svc', sign: null } : { kind: 'run-svc' };
+  if (s.entry!.svc) return svc().svcStarting(s.md) ? { kind: 'await-svc', sign: null } : { kind: 'run-svc' };
   return { kind: 'started', pid: launch(s) };
 }
 
@@ -103,11 +108,11 @@ export function openStartingSync(asked: Service): number {
   const held = lockSync(s.md);
   try {
     step = connectOrLaunch(s);
-    if (step.kind === 'run-svc') step = { kind: 'await-svc', sign: runSvcSync(s) };
+    if (step.kind === 'run-svc') step = { kind: 'await-svc', sign: svc().runSvcSync(s) };
   } finally {
     held.release();
   }
-  const svcFd = step.kind === 'await-svc' ? connectWhenListeningSync(s, step.sign) : null;
+  const svcFd = step.kind === 'await-svc' ? svc().connectWhenListeningSync(s, step.sign) : null;
   try {
     return greetSync(s, svcFd ?? connectAfter(s, step));
   } catch (e) {
@@ -125,11 +130,11 @@ export async function openStarting(asked: Service, signal?: AbortSignal): Promis
   const held = await lock(s.md);
   try {
     step = connectOrLaunch(s);
-    if (step.kind === 'run-svc') step = { kind: 'await-svc', sign: await runSvcAsync(s) };
+    if (step.kind === 'run-svc') step = { kind: 'await-svc', sign: await svc().runSvcAsync(s) };
   } finally {
     held.release();
   }
-  const svcFd = step.kind === 'await-svc' ? await connectWhenListening(s, step.sign) : null;
+  const svcFd = step.kind === 'await-svc' ? await svc().connectWhenListening(s, step.sign) : null;
   try {
     return await greetAsync(s, svcFd ?? connectAfter(s, step), signal);
   } catch (e) {

@@ -13,7 +13,10 @@ import { BACKLOG, type CsId } from '../stream/flags';
 import { tryReadGreeting } from '../stream/handshake';
 import { kernelId, trySendRecord } from '../stream/record';
 import { remember } from '../stream/registry';
-import { Connection } from '../stream/connection';
+import type * as ConnectionM from '../stream/connection';
+
+// open() only: csopen of any path never loads Connection (nor node:stream)
+const connection = (): typeof ConnectionM => require('../stream/connection');
 
 const PREFIX = 'unix:';
 
@@ -87,13 +90,13 @@ export function openUnixSync(path: string, greet: boolean): number {
 }
 
 /** open() of a `unix:` path. */
-export async function openUnix(path: string, greet: boolean, signal?: AbortSignal): Promise<Connection> {
+export async function openUnix(path: string, greet: boolean, signal?: AbortSignal): Promise<ConnectionM.Connection> {
   if (signal?.aborted) throw abortError(signal);
   const fd = connectTo(path, 'open');
   const watcher = new Watcher(fd);
   try {
     const peer = greet ? await driveAsync(rendezvous(fd, path), watcher, handshakeTimeout(), 'open', path, signal) : kernelId(fd);
-    return new Connection(fd, path, watcher, peer);
+    return new (connection().Connection)(fd, path, watcher, peer);
   } catch (e) {
     watcher.close();
     close(fd);
