@@ -1,9 +1,35 @@
 // The libc functions cs needs, bound through koffi, each wrapped to throw a
-// Node-style error. Nothing outside src/sys may import koffi.
-import koffi from 'koffi';
+// Node-style error. Nothing outside src/sys may import koffi. koffi is loaded, and
+// each function declared to it, on first use: a process pays only for what it calls.
+import type * as Koffi from 'koffi';
 import { errnoError } from './errors';
+import { ffi } from './ffi';
 
-const libc = koffi.load('libc.so.6');
+let libcHandle: Koffi.LibraryHandle | undefined;
+
+/**
+ * An object with one function per signature, each declared to koffi when first
+ * read, then a plain property: the first read of a name costs a declaration, later
+ * ones nothing.
+ */
+function declareOnUse<T extends Record<string, string>>(signatures: T): Record<keyof T, KoffiFunction> {
+  const fns = {} as Record<keyof T, KoffiFunction>;
+  for (const name of Object.keys(signatures) as (keyof T & string)[]) {
+    Object.defineProperty(fns, name, {
+      configurable: true,
+      get: () => {
+        const fn = (libcHandle ??= ffi().load('libc.so.6')).func(signatures[name]!);
+        Object.defineProperty(fns, name, { value: fn });
+        return fn;
+      },
+    });
+  }
+  return fns;
+}
+
+const errno = (): number => ffi().errno();
+
+type KoffiFunction = ReturnType<Koffi.LibraryHandle['func']>;
 
 // Linux constants (identical on x86_64 and arm64 for everything used here).
 export const AF_UNIX = 1;
@@ -59,36 +85,36 @@ export const EINPROGRESS = 115;
 
 type Bytes = Uint8Array | Buffer;
 
-const c = {
-  socket: libc.func('int socket(int, int, int)'),
-  socketpair: libc.func('int socketpair(int, int, int, _Out_ int *sv)'),
-  bind: libc.func('int bind(int, const void *addr, uint32_t len)'),
-  listen: libc.func('int listen(int, int)'),
-  accept4: libc.func('int accept4(int, void *addr, void *len, int flags)'),
-  connect: libc.func('int connect(int, const void *addr, uint32_t len)'),
-  shutdown: libc.func('int shutdown(int, int)'),
-  sendmsg: libc.func('long sendmsg(int, void *msg, int)'),
-  recvmsg: libc.func('long recvmsg(int, void *msg, int)'),
-  ioctl: libc.func('int ioctl(int, unsigned long, void *arg)'),
-  read: libc.func('long read(int, void *buf, size_t)'),
-  write: libc.func('long write(int, const void *buf, size_t)'),
-  getsockopt: libc.func('int getsockopt(int, int, int, void *val, void *len)'),
-  setsockopt: libc.func('int setsockopt(int, int, int, const void *val, uint32_t len)'),
-  getsockname: libc.func('int getsockname(int, void *addr, void *len)'),
-  getpeername: libc.func('int getpeername(int, void *addr, void *len)'),
-  fcntl: libc.func('int fcntl(int, int, ...)'),
-  close: libc.func('int close(int)'),
-  poll: libc.func('int poll(void *fds, unsigned long n, int timeout)'),
-  ppoll: libc.func('int ppoll(void *fds, unsigned long n, const void *timeout, const void *sigmask)'),
-  pthread_sigmask: libc.func('int pthread_sigmask(int how, const void *set, void *old)'),
-  flock: libc.func('int flock(int, int)'),
-  memfd_create: libc.func('int memfd_create(const char *name, unsigned int flags)'),
-  pipe2: libc.func('int pipe2(_Out_ int *fds, int flags)'),
-};
+const c = declareOnUse({
+  socket: 'int socket(int, int, int)',
+  socketpair: 'int socketpair(int, int, int, _Out_ int *sv)',
+  bind: 'int bind(int, const void *addr, uint32_t len)',
+  listen: 'int listen(int, int)',
+  accept4: 'int accept4(int, void *addr, void *len, int flags)',
+  connect: 'int connect(int, const void *addr, uint32_t len)',
+  shutdown: 'int shutdown(int, int)',
+  sendmsg: 'long sendmsg(int, void *msg, int)',
+  recvmsg: 'long recvmsg(int, void *msg, int)',
+  ioctl: 'int ioctl(int, unsigned long, void *arg)',
+  read: 'long read(int, void *buf, size_t)',
+  write: 'long write(int, const void *buf, size_t)',
+  getsockopt: 'int getsockopt(int, int, int, void *val, void *len)',
+  setsockopt: 'int setsockopt(int, int, int, const void *val, uint32_t len)',
+  getsockname: 'int getsockname(int, void *addr, void *len)',
+  getpeername: 'int getpeername(int, void *addr, void *len)',
+  fcntl: 'int fcntl(int, int, ...)',
+  close: 'int close(int)',
+  poll: 'int poll(void *fds, unsigned long n, int timeout)',
+  ppoll: 'int ppoll(void *fds, unsigned long n, const void *timeout, const void *sigmask)',
+  pthread_sigmask: 'int pthread_sigmask(int how, const void *set, void *old)',
+  flock: 'int flock(int, int)',
+  memfd_create: 'int memfd_create(const char *name, unsigned int flags)',
+  pipe2: 'int pipe2(_Out_ int *fds, int flags)',
+});
 
 /** Throw the error for the errno of the call that just failed (read it first: any call overwrites it). */
 function fail(syscall: string, path?: string): never {
-  throw errnoError(koffi.errno(), syscall, path);
+  throw errnoError(errno(), syscall, path);
 }
 
 /** Pass through a call's result, throwing on -1. */
@@ -120,7 +146,7 @@ export function accept(fd: number, flags = 0): number {
   for (;;) {
     const r = c.accept4(fd, null, null, flags | SOCK_CLOEXEC);
     if (r >= 0) return r;
-    const e = koffi.errno();
+    const e = errno();
     if (e === EAGAIN) return -1;
     if (e !== EINTR) throw errnoError(e, 'accept');
   }
@@ -130,7 +156,7 @@ export function accept(fd: number, flags = 0): number {
 export function connect(fd: number, addr: Bytes, path?: string): boolean {
   for (;;) {
     if (c.connect(fd, addr, addr.length) === 0) return true;
-    const e = koffi.errno();
+    const e = errno();
     if (e === EINPROGRESS || e === EAGAIN) return false;
     if (e !== EINTR) throw errnoError(e, 'connect', path);
   }
@@ -143,12 +169,12 @@ export function shutdown(fd: number, how: number): void {
 /** Non-throwing forms for hot paths: return -errno on failure. */
 export function sendmsgRaw(fd: number, msg: unknown, flags: number): number {
   const r = c.sendmsg(fd, msg, flags);
-  return r < 0 ? -koffi.errno() : r;
+  return r < 0 ? -errno() : r;
 }
 
 export function recvmsgRaw(fd: number, msg: unknown, flags: number): number {
   const r = c.recvmsg(fd, msg, flags);
-  return r < 0 ? -koffi.errno() : r;
+  return r < 0 ? -errno() : r;
 }
 
 const FIONREAD = 0x541b;
@@ -156,17 +182,17 @@ const inq = new Int32Array(1);
 
 /** Bytes waiting in a socket's receive queue (FIONREAD), or -errno. */
 export function inqRaw(fd: number): number {
-  return c.ioctl(fd, FIONREAD, inq) < 0 ? -koffi.errno() : inq[0];
+  return c.ioctl(fd, FIONREAD, inq) < 0 ? -errno() : inq[0];
 }
 
 export function readRaw(fd: number, buf: Bytes, len = buf.length): number {
   const r = c.read(fd, buf, len);
-  return r < 0 ? -koffi.errno() : r;
+  return r < 0 ? -errno() : r;
 }
 
 export function writeRaw(fd: number, buf: Bytes, len = buf.length): number {
   const r = c.write(fd, buf, len);
-  return r < 0 ? -koffi.errno() : r;
+  return r < 0 ? -errno() : r;
 }
 
 const optLen = new Uint32Array(1);
@@ -181,7 +207,7 @@ export function getsockopt(fd: number, level: number, name: number, val: Bytes):
 /** Like getsockopt, but returns -errno instead of throwing (ERANGE probing). */
 export function getsockoptRaw(fd: number, level: number, name: number, val: Bytes): number {
   optLen[0] = val.length;
-  if (c.getsockopt(fd, level, name, val, optLen) < 0) return -koffi.errno();
+  if (c.getsockopt(fd, level, name, val, optLen) < 0) return -errno();
   return optLen[0];
 }
 
@@ -194,7 +220,7 @@ const cookie = new Uint32Array(2);
  */
 export function socketCookie(fd: number): number {
   optLen[0] = 8;
-  if (c.getsockopt(fd, SOL_SOCKET, SO_COOKIE, cookie, optLen) < 0) return -koffi.errno();
+  if (c.getsockopt(fd, SOL_SOCKET, SO_COOKIE, cookie, optLen) < 0) return -errno();
   return cookie[1] * 2 ** 32 + cookie[0]; // a counter from 1: far below 2^53
 }
 
@@ -240,7 +266,7 @@ export function dup(fd: number): number {
 /** close(2); EINTR still releases the descriptor on Linux, so it is not retried. */
 export function close(fd: number): void {
   if (c.close(fd) < 0) {
-    const e = koffi.errno();
+    const e = errno();
     if (e !== EINTR) throw errnoError(e, 'close');
   }
 }
@@ -276,7 +302,7 @@ export function poll(fds: Int32Array, n: number, timeoutMs: number, syscall = 'p
     r = c.ppoll(fds, n, timeoutMs < 0 ? null : waitTime, waitMask);
   }
   if (r >= 0) return r;
-  const e = koffi.errno();
+  const e = errno();
   if (e === EINTR && timeoutMs === 0) return 0;
   throw errnoError(e, syscall, path, e === EINTR ? 'interrupted by a signal' : undefined);
 }
@@ -285,7 +311,7 @@ export function poll(fds: Int32Array, n: number, timeoutMs: number, syscall = 'p
 export function flock(fd: number, op: number, path?: string): boolean {
   for (;;) {
     if (c.flock(fd, op) === 0) return true;
-    const e = koffi.errno();
+    const e = errno();
     if (e === EAGAIN && op & LOCK_NB) return false;
     if (e !== EINTR) throw errnoError(e, 'flock', path);
   }
@@ -320,8 +346,8 @@ export function sealableMemfd(name: string): number {
 
 /** Native memory that does not move, for structures holding pointers (msghdr). */
 export function allocNative(size: number): { ptr: unknown; address: bigint; bytes: Uint8Array } {
-  const ptr = koffi.alloc('uint8', size);
-  return { ptr, address: koffi.address(ptr), bytes: new Uint8Array(koffi.view(ptr, size)) };
+  const ptr = ffi().alloc('uint8', size);
+  return { ptr, address: ffi().address(ptr), bytes: new Uint8Array(ffi().view(ptr, size)) };
 }
 
 // Internet sockets: socket options, datagrams and the system resolver.
@@ -332,22 +358,22 @@ export const IPPROTO_TCP = 6;
 export const IPPROTO_UDP = 17;
 export const TCP_NODELAY = 1;
 
-const inet = {
-  sendto: libc.func('long sendto(int, const void *buf, size_t, int, const void *addr, uint32_t len)'),
-  recvfrom: libc.func('long recvfrom(int, void *buf, size_t, int, void *addr, void *len)'),
-  recv: libc.func('long recv(int, void *buf, size_t, int)'),
-  send: libc.func('long send(int, const void *buf, size_t, int)'),
-  getnameinfo: libc.func('int getnameinfo(const void *sa, uint32_t salen, void *host, uint32_t hostlen, void *serv, uint32_t servlen, int flags)'),
-  if_nametoindex: libc.func('unsigned int if_nametoindex(const char *name)'),
-  if_indextoname: libc.func('char *if_indextoname(unsigned int index, void *name)'),
-  getaddrinfo: libc.func('int getaddrinfo(const char *node, const char *service, const void *hints, _Out_ void **res)'),
-  freeaddrinfo: libc.func('void freeaddrinfo(void *res)'),
-};
+const inet = declareOnUse({
+  sendto: 'long sendto(int, const void *buf, size_t, int, const void *addr, uint32_t len)',
+  recvfrom: 'long recvfrom(int, void *buf, size_t, int, void *addr, void *len)',
+  recv: 'long recv(int, void *buf, size_t, int)',
+  send: 'long send(int, const void *buf, size_t, int)',
+  getnameinfo: 'int getnameinfo(const void *sa, uint32_t salen, void *host, uint32_t hostlen, void *serv, uint32_t servlen, int flags)',
+  if_nametoindex: 'unsigned int if_nametoindex(const char *name)',
+  if_indextoname: 'char *if_indextoname(unsigned int index, void *name)',
+  getaddrinfo: 'int getaddrinfo(const char *node, const char *service, const void *hints, _Out_ void **res)',
+  freeaddrinfo: 'void freeaddrinfo(void *res)',
+});
 
 /** sendto(2) of one datagram; returns bytes sent or -errno. */
 export function sendtoRaw(fd: number, buf: Bytes, addr: Bytes): number {
   const r = inet.sendto(fd, buf, buf.length, MSG_NOSIGNAL, addr, addr.length);
-  return r < 0 ? -koffi.errno() : r;
+  return r < 0 ? -errno() : r;
 }
 
 const fromLen = new Uint32Array(1);
@@ -356,19 +382,19 @@ const fromLen = new Uint32Array(1);
 export function recvfromRaw(fd: number, buf: Bytes, addr: Bytes): number {
   fromLen[0] = addr.length;
   const r = inet.recvfrom(fd, buf, buf.length, 0, addr, fromLen);
-  return r < 0 ? -koffi.errno() : r;
+  return r < 0 ? -errno() : r;
 }
 
 /** recv(2) on a socket with per-call `flags` (MSG_DONTWAIT, MSG_PEEK); returns bytes or -errno. */
 export function recvRaw(fd: number, buf: Bytes, len: number, flags: number): number {
   const r = inet.recv(fd, buf, len, flags);
-  return r < 0 ? -koffi.errno() : r;
+  return r < 0 ? -errno() : r;
 }
 
 /** send(2) with per-call `flags`, never raising SIGPIPE; returns bytes or -errno. */
 export function sendRaw(fd: number, buf: Bytes, len: number, flags: number): number {
   const r = inet.send(fd, buf, len, flags | MSG_NOSIGNAL);
-  return r < 0 ? -koffi.errno() : r;
+  return r < 0 ? -errno() : r;
 }
 
 /** The name the resolver gives sockaddr `addr` (getnameinfo with NI_NAMEREQD), or the EAI_* status. */
@@ -376,7 +402,7 @@ export function nameInfoRaw(addr: Bytes): string | { status: number; errno: numb
   const NI_NAMEREQD = 8;
   const host = Buffer.alloc(1025); // NI_MAXHOST
   const status = inet.getnameinfo(addr, addr.length, host, host.length, null, 0, NI_NAMEREQD);
-  if (status !== 0) return { status, errno: koffi.errno() };
+  if (status !== 0) return { status, errno: errno() };
   return host.toString('utf8', 0, host.indexOf(0));
 }
 
@@ -402,13 +428,13 @@ export function getaddrinfoRaw(node: string, family: number): Buffer[] | { statu
   hints.writeInt32LE(SOCK_STREAM, 8);
   const res: unknown[] = [null];
   const status = inet.getaddrinfo(node, null, hints, res);
-  if (status !== 0) return { status, errno: koffi.errno() };
+  if (status !== 0) return { status, errno: errno() };
   const out: Buffer[] = [];
   try {
-    for (let ai = res[0]; ai; ai = koffi.decode(ai, 40, 'void *')) {
-      const len = koffi.decode(ai, 16, 'uint32') as number;
+    for (let ai = res[0]; ai; ai = ffi().decode(ai, 40, 'void *')) {
+      const len = ffi().decode(ai, 16, 'uint32') as number;
       // copy: the view is freed with the list below
-      out.push(Buffer.from(new Uint8Array(koffi.view(koffi.decode(ai, 24, 'void *'), len))));
+      out.push(Buffer.from(new Uint8Array(ffi().view(ffi().decode(ai, 24, 'void *'), len))));
     }
   } finally {
     inet.freeaddrinfo(res[0]);

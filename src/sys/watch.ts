@@ -1,7 +1,7 @@
 // Readiness of a raw descriptor from libuv's own event loop, through koffi's
 // (undocumented) uv_poll binding: no threads, no busy waiting. test/watch.test.ts
 // pins the callback shape, which differs from koffi's shipped typings.
-import koffi from 'koffi';
+import { ffi } from './ffi';
 
 type PollHandle = { start(opts: object, cb: Function): void; stop(): void; close(): void; ref(): void; unref(): void };
 type Callback = () => void;
@@ -75,7 +75,7 @@ export class Watcher {
     if (this.handle) {
       this.handle.start(opts, this.fire);
     } else {
-      this.handle = koffi.node.poll(this.fd, opts, this.fire as never) as unknown as PollHandle;
+      this.handle = ffi().node.poll(this.fd, opts, this.fire as never) as unknown as PollHandle;
       if (!this.referenced) this.handle.unref();
     }
   }
