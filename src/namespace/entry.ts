@@ -31,13 +31,24 @@ export function csPathDirs(): string[] {
   return (process.env.CS_PATH ?? '').split(':').filter(Boolean).map((d) => resolve(d));
 }
 
+/** What the search path is made of: the working directory (relative entries), $CS_PATH and $PATH. */
+function searchEnv(): string {
+  return `${process.cwd()}\0${process.env.CS_PATH ?? ''}\0${process.env.PATH ?? ''}`;
+}
+
+/** The search path last made, and what it was made of: every open asks for it. */
+let made = { env: '', dirs: [] as readonly string[] };
+
 /** The lib/cs directories searched, in order. */
-export function searchPath(): string[] {
+export function searchPath(): readonly string[] {
+  const env = searchEnv();
+  if (made.env === env) return made.dirs;
   const dirs: string[] = [];
   for (const d of csPathDirs()) dirs.push(join(d, 'lib', 'cs'));
   for (const d of (process.env.PATH ?? '').split(':')) if (d) dirs.push(join(dirname(resolve(d)), 'lib', 'cs'));
   dirs.push(PACKAGE_LIB);
-  return [...new Set(dirs)];
+  made = { env, dirs: [...new Set(dirs)] };
+  return made.dirs;
 }
 
 /** The owner of `file` if it is an executable regular file, else null (no exceptions: this runs on every open). */
@@ -104,7 +115,7 @@ const searched = new Map<string, { path: string; found: Found }>();
  * unchanged: an entry added earlier on the path is seen by new processes.
  */
 export function findService(proto: string, service: string): Found {
-  const path = `${process.cwd()}\0${process.env.CS_PATH ?? ''}\0${process.env.PATH ?? ''}`;
+  const path = searchEnv();
   const key = `${proto}/${service}`;
   const hit = searched.get(key);
   if (hit && hit.path === path && still(hit.found.entry) && still(hit.found.svc)) return hit.found;

@@ -1,6 +1,6 @@
 // Where a service lives on disk (SPEC 3): the libcs layout
 // <root>/<proto>/<host>/<service>/<perm>/{S,P,L,O,X}-cs.mnt, built safely.
-import { chmodSync, closeSync, constants as C, fchmodSync, fchownSync, fstatSync, lstatSync, mkdirSync, openSync, unlinkSync } from 'node:fs';
+import { chmodSync, closeSync, constants as C, fchmodSync, fchownSync, fstatSync, lstatSync, mkdirSync, openSync, unlinkSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import { csError, type CsError } from '../sys';
 import { qualifierName, type CsPath } from '../path';
@@ -99,14 +99,15 @@ function openToAll(mode: number): boolean {
  * rename entries in it. A client passing through a shared level (`passThrough`)
  * accepts such a level, as libcs makes them: the perm directory below is what it checks.
  */
-function checkDir(dir: string, path: string, passThrough = false): void {
+function checkDir(dir: string, path: string, passThrough = false): Stats {
   const st = lstatSync(dir);
   if (st.isSymbolicLink()) throw unsafe(dir, path, 'it is a symbolic link');
   if (!st.isDirectory()) throw csError('ENOTDIR', 'csopen', path, `${dir} is not a directory`);
-  const me = process.geteuid!();
-  if (!passThrough && st.uid !== me && st.uid !== 0 && openToAll(st.mode)) {
+  // our own euid last: asked only of the rare level open to all (a system call each time)
+  if (!passThrough && st.uid !== 0 && openToAll(st.mode) && st.uid !== process.geteuid!()) {
     throw unsafe(dir, path, `owned by uid ${st.uid} and writable by everyone without the sticky bit (its owner or root can chmod +t it)`);
   }
+  return st;
 }
 
 /** Set the sticky bit on a shared level libcs made 0777, when it is ours or we are root, before creating in it. */
@@ -218,16 +219,16 @@ export function checkMountDir(md: MountDir): boolean {
   const root = mountRoot();
   const rel = md.dir.slice(root.length + 1).split('/');
   let dir = root;
+  let st!: Stats; // the last level checked: md.dir itself
   try {
     rel.forEach((part, i) => {
       dir = join(dir, part);
-      checkDir(dir, md.path, i < rel.length - 1);
+      st = checkDir(dir, md.path, i < rel.length - 1);
     });
   } catch (e) {
     if ((e as CsError).code === 'ENOENT') return false;
     throw e;
   }
-  const st = lstatSync(md.dir);
   if (!trustedDir(md, st)) throw unsafe(md.dir, md.path, `owned by ${ownerName(st.uid)}, who may not serve ${md.path} for ${ownerName(process.geteuid!())}`);
   return true;
 }

@@ -46,8 +46,8 @@ export class Connection extends Duplex {
   /** The peer's identity, from the kernel (for a client: the server's). */
   readonly peer: CsId;
   #fdClosed = false;
-  /** Aborts waits still pending when the connection is destroyed. */
-  #closing = new AbortController();
+  /** Aborts sendFds waits still pending when the connection is destroyed; made by the first sendFds, so a plain close builds no error. */
+  #closing: AbortController | null = null;
   /** Records travel on this stream (fdp); reads then end on message boundaries. */
   readonly #fdp: boolean;
   #armed = false;
@@ -102,7 +102,8 @@ export class Connection extends Duplex {
   /** Send descriptors as one cssend record, after every byte written before. */
   async sendFds(fds: number[], opts: FdOptions = {}): Promise<void> {
     this.#check('cssend');
-    const signal = opts.signal ? AbortSignal.any([opts.signal, this.#closing.signal]) : this.#closing.signal;
+    const closing = (this.#closing ??= new AbortController()).signal;
+    const signal = opts.signal ? AbortSignal.any([opts.signal, closing]) : closing;
     if (this.writableLength > 0) await new Promise<void>((resolve, reject) => this.write(Buffer.alloc(0), (e) => (e ? reject(e) : resolve())));
     await runAsync(this.#watcher, 'w', () => trySendRecord(this.fd, fds, this.path), { signal });
   }
@@ -293,9 +294,11 @@ export class Connection extends Duplex {
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
     if (!this.#fdClosed) {
       this.#fdClosed = true;
-      const aborted = csError('ECONNABORTED', 'close', this.path, 'the connection was destroyed while waiting');
-      this.#closing.abort(aborted);
-      this.#failWaiters(err ?? aborted);
+      if (this.#closing || this.#waiters.length > 0) {
+        const aborted = csError('ECONNABORTED', 'close', this.path, 'the connection was destroyed while waiting');
+        this.#closing?.abort(aborted);
+        this.#failWaiters(err ?? aborted);
+      }
       for (const a of this.#records.splice(0)) closeAll(a.r.fds);
       this.#watcher.close();
       forget(this.fd);
