@@ -2,7 +2,7 @@
 // race-free auto-start, start failures, the same server under auto-start, by hand
 // and with a hand-made LISTEN_FDS, libcs-style .svc servers, hosts files, idle exit.
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readlinkSync, readSync, symlinkSync, watch, writeFileSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readlinkSync, readSync, renameSync, symlinkSync, watch, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as cs from '../src';
@@ -414,6 +414,35 @@ describe('launch entries', () => {
       expect(found.entry).toMatchObject({ server: join(tree, 'lib', 'cs', 'fdp', s.name, 'server'), svc: false });
       expect(found.svc).toMatchObject({ server: svc, svc: true, uid: process.geteuid!() });
       expect(s.md().dir.endsWith(`/${process.geteuid!()}--`)).toBe(true);
+    } finally {
+      removeRoot(later);
+    }
+  });
+
+  test('a service opened while it had no entry starts once its entry appears: added in place, or on a directory added to CS_PATH', () => {
+    const s = addService('late');
+    const dir = join(tree, 'lib', 'cs', 'fdp', s.name);
+    const hidden = join(tree, 'hidden');
+    renameSync(dir, hidden);
+    expect(() => cs.csopen(s.path)).toThrow(expect.objectContaining({ code: 'ENOENT', message: expect.stringMatching(/no launch entry was found/) }));
+    renameSync(hidden, dir);
+    const fd = cs.csopen(s.path);
+    expect(roundTrip(fd)).toBe('hello');
+    cs.csclose(fd);
+    expect(starts(s)).toHaveLength(1);
+
+    const t = addService('later');
+    const later = mkdtempSync(join(tmpdir(), 'cs-launch-'));
+    try {
+      renameSync(join(tree, 'lib', 'cs', 'fdp', t.name), join(later, t.name));
+      expect(() => cs.csopen(t.path)).toThrow(expect.objectContaining({ code: 'ENOENT' }));
+      mkdirSync(join(later, 'lib', 'cs', 'fdp'), { recursive: true });
+      renameSync(join(later, t.name), join(later, 'lib', 'cs', 'fdp', t.name));
+      process.env.CS_PATH = `${tree}:${later}`;
+      const fd2 = cs.csopen(t.path);
+      expect(roundTrip(fd2)).toBe('hello');
+      cs.csclose(fd2);
+      expect(starts(t)).toHaveLength(1);
     } finally {
       removeRoot(later);
     }
