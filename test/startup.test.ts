@@ -46,7 +46,7 @@ describe('start-up', () => {
     expect(modules).toEqual(['exports.js', 'index.js', 'stream/flags.js']);
   }, 30_000);
 
-  test('an fdp csopen of a running service loads neither the tcp/udp layer nor auto-start', async () => {
+  test('an fdp csopen of a running service loads neither the tcp/udp layer, node:net nor auto-start', async () => {
     const listener = await listen('/dev/fdp/local/startup');
     const accepted: Connection[] = [];
     listener.on('connection', (c: Connection) => accepted.push(c));
@@ -57,7 +57,7 @@ describe('start-up', () => {
       expect(modules).not.toContain('open/start.js');
       expect(modules).not.toContain('open/svc.js');
       expect(modules).not.toContain('launch/spawn.js');
-      expect(builtins.filter((b) => ['child_process', 'dgram', 'worker_threads', 'crypto', 'dns'].includes(b))).toEqual([]);
+      expect(builtins.filter((b) => ['child_process', 'dgram', 'worker_threads', 'crypto', 'dns', 'net', 'stream'].includes(b))).toEqual([]);
     } finally {
       for (const c of accepted) c.destroy();
       listener.close();

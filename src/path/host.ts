@@ -1,8 +1,11 @@
 // The host component of a cs path: host names, dotted IPv4, bracketed IPv6, each
 // checked and written in one canonical spelling. Whether a host is this machine needs
 // I/O and is decided elsewhere.
-import { isIPv6 } from 'node:net';
+import type * as Net from 'node:net';
 import { firstBadChar, pathError, showChar } from './error';
+
+// IPv6 hosts only: parsing any other path never loads node:net (and node:stream with it)
+const isIPv6 = (address: string): boolean => (require('node:net') as typeof Net).isIPv6(address);
 
 export const MAX_HOST_NAME = 255;
 export const MAX_HOST_LABEL = 63;

@@ -1,11 +1,14 @@
 // struct sockaddr layouts (AF_UNIX, AF_INET, AF_INET6) and the peer identity the
 // kernel keeps for a connected socket (SO_PEERCRED, SO_PEERGROUPS).
-import { isIPv4 } from 'node:net';
+import type * as Net from 'node:net';
 import { csError, errnoError, type CsError } from './errors';
 import {
   AF_UNIX, AF_INET, AF_INET6, SOL_SOCKET, SO_PEERCRED, SO_PEERGROUPS,
   getsockopt, getsockoptRaw, sockname, getaddrinfoRaw, interfaceIndex, interfaceName,
 } from './libc';
+
+// internet addresses only: an fdp path never loads node:net (and node:stream with it)
+const isIPv4 = (address: string): boolean => (require('node:net') as typeof Net).isIPv4(address);
 
 /** sun_path holds 108 bytes including the terminating NUL. */
 export const UNIX_PATH_MAX = 107;
