@@ -237,10 +237,43 @@ describe('bytes and records on one Connection', () => {
   });
 });
 
+describe('the cs record form (no auth descriptor) from a peer', () => {
+  test('names its sender by the kernel, whatever pid it claims; its descriptors arrive and nothing leaks', async () => {
+    const before = openFds();
+    const { conn, sender, listener } = await connectSender([{ csRecord: { pid: 1, uid: process.geteuid!() }, fds: 2 }, { bytes: 5 }]);
+    const r = await within(5000, 'recvFds', conn.recvFds());
+    expect(r.id).toMatchObject({ pid: Number(sender.line.split(' ')[1]), uid: process.geteuid!(), gid: process.getegid!() });
+    expect(r.fds.map(memfdText)).toEqual(['fd-0', 'fd-1']);
+    sys.closeAll(r.fds);
+    expectPattern(await within(5000, 'the bytes', readBytes(conn, 'data')), 5);
+    listener.close();
+    expect(await newFds(before)).toEqual([]);
+  });
+
+  test('is refused without the credentials of the kernel (sent before SO_PASSCRED), its descriptors closed', async () => {
+    const before = openFds();
+    const [a, b] = sys.socketpair(sys.SOCK_STREAM | sys.SOCK_NONBLOCK);
+    const rec = Buffer.alloc(32);
+    rec.writeBigUInt64LE(0x6373n, 0);
+    rec.writeBigUInt64LE(BigInt(process.pid), 8);
+    rec.writeBigUInt64LE(BigInt(process.geteuid!()), 16);
+    rec.writeBigUInt64LE(BigInt(process.getegid!()), 24);
+    const m = sys.memfd('m');
+    sys.sendFds(a, rec, [m]);
+    sys.close(m);
+    const conn = new Connection(b, 'unix:', new sys.Watcher(b));
+    await expect(within(5000, 'recvFds', conn.recvFds())).rejects.toMatchObject({ code: 'EPERM', syscall: 'csrecv' });
+    conn.destroy();
+    sys.close(a);
+    expect(await newFds(before)).toEqual([]);
+  });
+});
+
 describe('malformed records', () => {
   test.each([
     ['a 10-byte message with 2 fds', { raw: 10, fds: 2 }, 'EPROTO'],
     ['a record whose only descriptor is a pipe, not an auth file', { rawPipe: true }, 'EPERM'],
+    ['a cs-form record (no auth descriptor) claiming another uid', { csRecord: { pid: process.pid, uid: process.geteuid!() + 4242 }, fds: 2 }, 'EPERM'],
   ])('%s: recvFds() fails with a code and every fd that came is closed', async (_what, step, code) => {
     const before = openFds();
     const { conn, listener } = await connectSender([step, { bytes: 5 }]);
@@ -267,7 +300,7 @@ describe('descriptors the kernel could not deliver', () => {
     const free = Number(await line('free'));
     const soft = /Max open files\s+(\d+)/.exec(readFileSync(`/proc/${pid}/limits`, 'utf8'))![1];
     execFileSync('prlimit', [`--pid=${pid}`, `--nofile=${free + 1}:`]);
-    sender.child.stdin!.write('\n'); // the record: auth fd + 2, room for one
+    sender.child.stdin!.write('\n'); // the record: 2 fds (and an auth fd in the libcs form), room for one
     expect(await line('code')).toBe('EMSGSIZE');
     execFileSync('prlimit', [`--pid=${pid}`, `--nofile=${soft}:`]);
     receiver.child.stdin!.write('\n');

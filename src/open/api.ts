@@ -4,7 +4,7 @@ import { close, csError, getsockoptInt, passCred, poll, POLLERR, POLLHUP, POLLIN
 import { deadlineIn, handOver, handshakeTimeout, msLeft, runSync } from '../io';
 import { CS_OPEN_CREATE, CS_OPEN_RENDEZVOUS, type CsId } from '../stream/flags';
 import { acceptSync } from '../stream/listen';
-import { trySendRecord, tryRecvRecord } from '../stream/record';
+import { kernelId, trySendRecord, tryRecvRecord } from '../stream/record';
 import { unixStreamPath } from '../stream/attach';
 import { forget, lookup } from '../stream/registry';
 import type * as NetPath from '../net/netpath';
@@ -85,7 +85,11 @@ export function csrecv(fd: number, max = 1): { id: CsId; fds: number[] } {
   if (net) throw noRecords('csrecv', fd, path);
   // streams cs made have it from birth; another may lack it: records then name their sender from now on
   if (!info) passCred(fd);
-  return runSync(fd, 'r', -1, () => tryRecvRecord(fd, max, path), 'csrecv', path);
+  // the connection's identity cannot change: a known stream asks the kernel once
+  const peer = info ? () => (info.peer ??= kernelId(fd)) : () => kernelId(fd);
+  const r = runSync(fd, 'r', -1, () => tryRecvRecord(fd, max, path, peer), 'csrecv', path);
+  if (r.cs && info) info.csPeer = true;
+  return { id: r.id, fds: r.fds };
 }
 
 /**
@@ -94,9 +98,12 @@ export function csrecv(fd: number, max = 1): { id: CsId; fds: number[] } {
  */
 export function cssend(fd: number, fds: number[]): void {
   checkFd(fd, 'cssend');
-  const path = lookup(fd)?.path;
+  const info = lookup(fd);
+  const path = info?.path;
   if (isNetFd(fd, path)) throw noRecords('cssend', fd, path);
-  runSync(fd, 'w', handshakeTimeout(), () => trySendRecord(fd, fds, path), 'cssend', path);
+  // descriptors mark a record among the bytes, so a record without any keeps the libcs form
+  const cs = info?.csPeer === true && fds.length > 0;
+  runSync(fd, 'w', handshakeTimeout(), () => trySendRecord(fd, fds, path, cs), 'cssend', path);
 }
 
 export interface PollRequest {

@@ -30,7 +30,7 @@ export interface OpenOptions {
 function streamOf(s: Service, opened: Opened): Connection | NetSocket {
   if (s.path.proto === 'tcp') return new (netSocket().NetSocket)(opened as NetStream);
   const net = 'path' in opened ? opened : null;
-  return new Connection(opened.fd, net?.path ?? s.path.canonical, opened.watcher, opened.peer);
+  return new Connection(opened.fd, net?.path ?? s.path.canonical, opened.watcher, opened.peer, 'cs' in opened && opened.cs);
 }
 
 /**

@@ -60,10 +60,11 @@ export function greetSync(s: Service, fd: number): number {
   if (isNet(s)) return net().netGreetSync(s.path, fd);
   try {
     const ms = handshakeTimeout();
-    const server = runSync(fd, 'r', ms, () => tryReadGreeting(fd, s.path.canonical), 'csopen', s.path.canonical);
-    checkServer(server, s.md);
-    runSync(fd, 'w', ms, () => trySendRecord(fd, [], s.path.canonical), 'csopen', s.path.canonical);
-    remember(fd, s.path.canonical, undefined, server);
+    const g = runSync(fd, 'r', ms, () => tryReadGreeting(fd, s.path.canonical), 'csopen', s.path.canonical);
+    checkServer(g.server, s.md);
+    // to a cs server the record says that this client speaks cs too
+    runSync(fd, 'w', ms, () => trySendRecord(fd, [], s.path.canonical, g.cs), 'csopen', s.path.canonical);
+    remember(fd, s.path.canonical, undefined, g.server, g.cs);
     return fd;
   } catch (e) {
     close(fd);
@@ -71,8 +72,8 @@ export function greetSync(s: Service, fd: number): number {
   }
 }
 
-/** A stream the async API opened: an fdp stream's peer is the process that greeted (its path is the service's). */
-export type Opened = { fd: number; watcher: Watcher; peer: CsId } | NetOpen.NetStream;
+/** A stream the async API opened: an fdp stream's peer is the process that greeted (its path is the service's), `cs` whether it speaks cs. */
+export type Opened = { fd: number; watcher: Watcher; peer: CsId; cs: boolean } | NetOpen.NetStream;
 
 /** The rendezvous on a non-blocking connected fd, without blocking; closes it on failure. */
 export async function greetAsync(s: Service, fd: number, signal?: AbortSignal): Promise<Opened> {
@@ -80,10 +81,10 @@ export async function greetAsync(s: Service, fd: number, signal?: AbortSignal): 
   if (isNet(s)) return net().netGreetAsync(s.path, fd, watcher, signal);
   try {
     const opts = { signal, ms: handshakeTimeout(), what: 'open', path: s.path.canonical };
-    const peer = await runAsync(watcher, 'r', () => tryReadGreeting(fd, s.path.canonical), opts);
-    checkServer(peer, s.md);
-    await runAsync(watcher, 'w', () => trySendRecord(fd, [], s.path.canonical), opts);
-    return { fd, watcher, peer };
+    const g = await runAsync(watcher, 'r', () => tryReadGreeting(fd, s.path.canonical), opts);
+    checkServer(g.server, s.md);
+    await runAsync(watcher, 'w', () => trySendRecord(fd, [], s.path.canonical, g.cs), opts);
+    return { fd, watcher, peer: g.server, cs: g.cs };
   } catch (e) {
     watcher.close();
     close(fd);

@@ -7,8 +7,8 @@
 import { constants } from 'node:os';
 import { Duplex } from 'node:stream';
 import {
-  abortError, close, closeAll, csError, errnoError, inqRaw, passCred, peekFds, recvChunk, shutdown, socketpair, writeRaw, Watcher,
-  EAGAIN, SOCK_NONBLOCK, SOCK_STREAM, MAX_FDS_PER_MSG, SHUT_WR, type CsError, type Received,
+  abortError, close, closeAll, csError, errnoError, inqRaw, passCred, peekFds, recvChunks, shutdown, socketpair, writeRaw, Watcher,
+  EAGAIN, SOCK_NONBLOCK, SOCK_STREAM, LANDING, LANDING_MAX, MAX_FDS_PER_MSG, MAX_MSG_DATA, SHUT_WR, type CsError, type Received,
 } from '../sys';
 import type { CsId } from './flags';
 import { checkRecord, kernelId, peerClosed, trySendRecord, RECORD_SIZE } from './record';
@@ -17,8 +17,11 @@ import { isNetPath } from '../path';
 import { adopt, runAsync } from '../io';
 import { unixStreamPath } from './attach';
 
-/** The most one read takes: larger chunks cost a fresh allocation (and its page faults) each, a 3x slower bulk read. */
-export const READ_MAX = 64 * 1024;
+/**
+ * The most one read of an fdp stream takes: all that is queued up to this, landing in
+ * 64 KiB Buffers that become the chunks. Past it a peek finds where the next record ends.
+ */
+export const READ_MAX = LANDING_MAX;
 /** Reads per readiness event before other work gets the loop back. */
 const READS_PER_EVENT = 16;
 /** Records kept unclaimed before reading pauses until recvFds() takes one. */
@@ -60,11 +63,14 @@ export class Connection extends Duplex {
   #drains = false;
   #records: Arrived[] = [];
   #waiters: Waiter[] = [];
+  /** The peer speaks cs (its greeting or a record said so): records with descriptors go to it in the cs form. */
+  #csPeer: boolean;
 
-  /** Takes ownership of `fd`, a connected non-blocking stream, and its watcher. */
-  constructor(readonly fd: number, readonly path: string, watcher: Watcher, peer?: CsId) {
+  /** Takes ownership of `fd`, a connected non-blocking stream, and its watcher; `csPeer`: the peer is known to speak cs. */
+  constructor(readonly fd: number, readonly path: string, watcher: Watcher, peer?: CsId, csPeer = false) {
     super({ allowHalfOpen: false });
     this.#watcher = watcher;
+    this.#csPeer = csPeer;
     this.peer = peer ?? kernelId(fd);
     this.#fdp = !isNetPath(path);
     // every record then names its own sender (idempotent; streams cs made have it already)
@@ -105,7 +111,8 @@ export class Connection extends Duplex {
     const closing = (this.#closing ??= new AbortController()).signal;
     const signal = opts.signal ? AbortSignal.any([opts.signal, closing]) : closing;
     if (this.writableLength > 0) await new Promise<void>((resolve, reject) => this.write(Buffer.alloc(0), (e) => (e ? reject(e) : resolve())));
-    await runAsync(this.#watcher, 'w', () => trySendRecord(this.fd, fds, this.path), { signal });
+    const cs = this.#csPeer && fds.length > 0; // descriptors mark a record among the bytes: without any, the libcs form
+    await runAsync(this.#watcher, 'w', () => trySendRecord(this.fd, fds, this.path, cs), { signal });
   }
 
   /**
@@ -118,7 +125,9 @@ export class Connection extends Duplex {
     const a = this.#records.shift() ?? (await this.#nextRecord(opts.signal));
     this.#endIfDone();
     this.#arm();
-    return checkRecord(a.r, a.bytes, max, this.path, () => this.peer);
+    const r = checkRecord(a.r, a.bytes, max, this.path, () => this.peer);
+    if (r.cs) this.#csPeer = true;
+    return { id: r.id, fds: r.fds };
   }
 
   #nextRecord(signal?: AbortSignal): Promise<Arrived> {
@@ -187,19 +196,18 @@ export class Connection extends Duplex {
       }
       const want = this.#readSize();
       if (want <= 0) return;
-      const r = recvChunk(this.fd, want, MAX_FDS_PER_MSG + 1);
+      const r = recvChunks(this.fd, want, MAX_FDS_PER_MSG + 1);
       if (r.n < 0) {
         this.#readFailed(r.n, 'recvmsg');
         return;
       }
       if (r.n === 0) return this.#endOfStream();
       if (r.fds.length > 0 || r.truncated) {
-        // the read stopped right after the message that carried them: the record is the chunk's tail
+        // the read stopped right after the message that carried them: the record is the read's tail
         const cut = Math.max(0, r.n - RECORD_SIZE);
-        if (cut > 0) this.#pushBytes(r.data.subarray(0, cut));
-        this.#deliver({ r: { n: r.n - cut, fds: r.fds, truncated: r.truncated, cred: r.cred }, bytes: r.data.subarray(cut) });
+        this.#deliver({ r: { n: r.n - cut, fds: r.fds, truncated: r.truncated, cred: r.cred }, bytes: this.#pushUpTo(r.chunks, cut) });
       } else {
-        this.#pushBytes(r.data);
+        for (const chunk of r.chunks) this.#pushBytes(chunk);
       }
       if (this.#drains && r.n === want) return;
     }
@@ -213,7 +221,7 @@ export class Connection extends Duplex {
    */
   #readSize(): number {
     this.#drains = false;
-    if (!this.#fdp) return READ_MAX;
+    if (!this.#fdp) return LANDING;
     const queued = inqRaw(this.fd);
     if (queued < 0) return this.#readFailed(queued, 'ioctl');
     if (queued === 0) {
@@ -227,10 +235,10 @@ export class Connection extends Duplex {
       this.#drains = true;
       return queued;
     }
-    const p = peekFds(this.fd, READ_MAX);
+    const p = peekFds(this.fd, MAX_MSG_DATA);
     if (p.n <= 0) return p.n === 0 ? 0 : this.#readFailed(p.n, 'recvmsg');
-    if (!p.truncated || p.n < READ_MAX) return p.n;
-    return READ_MAX - RECORD_SIZE; // a record ends at or after READ_MAX: stop before it
+    if (!p.truncated || p.n < MAX_MSG_DATA) return p.n;
+    return MAX_MSG_DATA - RECORD_SIZE; // a record ends at or after the peek's end: stop before it
   }
 
   /** -EAGAIN: wait for readiness; ECONNRESET (the peer closed with data unread): the end; else fail. */
@@ -238,6 +246,18 @@ export class Connection extends Duplex {
     if (n === -constants.errno.ECONNRESET) this.#endOfStream();
     else if (n !== -EAGAIN) this.destroy(errnoError(-n, syscall, this.path));
     return 0;
+  }
+
+  /** Push the first `cut` bytes of `chunks` and return the rest (the record's bytes). */
+  #pushUpTo(chunks: Buffer[], cut: number): Buffer {
+    const rest: Buffer[] = [];
+    for (const c of chunks) {
+      const take = Math.min(cut, c.length);
+      if (take > 0) this.#pushBytes(c.subarray(0, take));
+      if (take < c.length) rest.push(c.subarray(take));
+      cut -= take;
+    }
+    return rest.length === 1 ? rest[0] : Buffer.concat(rest);
   }
 
   #pushBytes(data: Buffer): void {
@@ -273,9 +293,10 @@ export class Connection extends Duplex {
     const step = (): void => {
       while (off < chunk.length) {
         const n = writeRaw(this.fd, chunk.subarray(off));
-        if (n === -EAGAIN) return this.#watcher.onWritable(() => (this.destroyed ? cb() : step()));
-        if (n < 0) return cb(errnoError(-n, 'write', this.path));
-        off += n;
+        if (n < 0 && n !== -EAGAIN) return cb(errnoError(-n, 'write', this.path));
+        if (n > 0) off += n;
+        // a short write filled the socket buffer: the next try would only find it full
+        if (off < chunk.length) return this.#watcher.onWritable(() => (this.destroyed ? cb() : step()));
       }
       cb();
     };

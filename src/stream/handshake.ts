@@ -1,6 +1,6 @@
 // The libcs rendezvous (SPEC 5), as non-blocking steps that both the synchronous
-// and the async API drive: the server writes a one-byte greeting (0 = accepted,
-// else the errno of its refusal, then it closes) and the client answers with an
+// and the async API drive: the server writes a one-byte greeting (CS_GREETING = accepted,
+// libcs writes 0; else the errno of its refusal, then it closes) and the client answers with an
 // id record. A cs server checks the peer's kernel identity before greeting; the
 // client learns the server's from the greeting, which the kernel stamps with the
 // credentials of the process that wrote it (the client's socket has SO_PASSCRED from
@@ -17,16 +17,29 @@ import { kernelId, senderId } from './record';
 
 const one = new Uint8Array(1);
 
-/** Client: read the server's greeting; returns the identity of the process that wrote it. */
-export function tryReadGreeting(fd: number, path: string): CsId | typeof AGAIN {
+/**
+ * What a cs server greets an admitted client with. libcs servers write 0, and libcs
+ * clients do not look at the value: a cs client that reads this may send cs records.
+ */
+export const CS_GREETING = 0xc5;
+
+export interface Greeted {
+  /** The process that wrote the greeting. */
+  server: CsId;
+  /** The server speaks cs. */
+  cs: boolean;
+}
+
+/** Client: read the server's greeting: who wrote it, and whether it speaks cs. */
+export function tryReadGreeting(fd: number, path: string): Greeted | typeof AGAIN {
   const r = recvFds(fd, one, 0);
   const n = r.n;
   if (n === -EAGAIN) return AGAIN;
   if (n < 0) throw csError(errnoCode(-n), 'csopen', path, 'reading the server greeting');
   if (n === 0) throw csError('ECONNRESET', 'csopen', path, 'the server closed the connection before greeting');
   if (r.truncated || r.fds.length > 0) throw csError('EPROTO', 'csopen', path, 'the server sent descriptors with its greeting');
-  if (one[0] !== 0) throw csError(errnoCode(one[0]), 'csopen', path, 'the server refused the connection');
-  return senderId(r.cred, () => kernelId(fd));
+  if (one[0] !== 0 && one[0] !== CS_GREETING) throw csError(errnoCode(one[0]), 'csopen', path, 'the server refused the connection');
+  return { server: senderId(r.cred, () => kernelId(fd)), cs: one[0] === CS_GREETING };
 }
 
 /** Server: the errno a peer is refused with, or 0 when `md`'s user/group rules admit it. */
@@ -52,7 +65,7 @@ export function checkServer(server: CsId, md: MountDir): void {
   }
 }
 
-/** Server: write the greeting byte (the socket is fresh, so one byte always fits). */
+/** Server: write the greeting byte, CS_GREETING or a refusal's errno (the socket is fresh, so one byte always fits). */
 export function writeGreeting(fd: number, code: number, path: string): void {
   one[0] = code;
   const n = writeRaw(fd, one, 1);

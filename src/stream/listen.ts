@@ -8,8 +8,8 @@ import {
   createMountDir, lockSync, ownerName, recordDoubt, recordedPid, recordPid, removeIfPresent, socketMode, trustedServer, type MountDir,
 } from '../namespace';
 import { BACKLOG, type CsId } from './flags';
-import { admission, connectUnix, withServiceSocket, writeGreeting } from './handshake';
-import { kernelId, tryRecvRecord } from './record';
+import { admission, connectUnix, withServiceSocket, writeGreeting, CS_GREETING } from './handshake';
+import { kernelId, tryRecvRecord, type RecordIn } from './record';
 import { remember } from './registry';
 
 /** Who made the socket listening on `md`'s S-cs.mnt, by the kernel (SO_PEERCRED); null when nobody answers. */
@@ -95,14 +95,14 @@ export function greet(fd: number, md: MountDir | undefined, path: string): CsId 
   passCred(fd);
   const id = kernelId(fd);
   const refuse = admission(md, id);
-  writeGreeting(fd, refuse, path);
+  writeGreeting(fd, refuse || CS_GREETING, path);
   if (refuse) throw csError('EACCES', 'csrecv', path, `peer uid ${id.uid} gid ${id.gid} is not admitted`);
   return id;
 }
 
-export function tryFinishAccept(fd: number, id: CsId, path: string): CsId | typeof AGAIN {
-  const r = tryRecvRecord(fd, 0, path, id);
-  return r === AGAIN ? AGAIN : r.id;
+/** Server: read the client's id record (`id` is the connection's); its `cs` says whether the client speaks cs. */
+export function tryFinishAccept(fd: number, id: CsId, path: string): RecordIn | typeof AGAIN {
+  return tryRecvRecord(fd, 0, path, () => id);
 }
 
 /**
@@ -114,8 +114,8 @@ export function acceptSync(listenFd: number, md: MountDir | undefined, path: str
   const fd = acceptPending(listenFd, 'csrecv', path);
   try {
     const id = greet(fd, md, path);
-    runSync(fd, 'r', handshakeTimeout(), () => tryFinishAccept(fd, id, path), 'csrecv', path);
-    remember(fd, path);
+    const r = runSync(fd, 'r', handshakeTimeout(), () => tryFinishAccept(fd, id, path), 'csrecv', path);
+    remember(fd, path, undefined, id, r.cs);
     return { id, fd: handOver(fd) };
   } catch (e) {
     close(fd);

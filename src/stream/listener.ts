@@ -31,9 +31,9 @@ export class Listener extends Arrivals<Connection> {
     const watcher = new Watcher(fd);
     try {
       const id = greet(fd, this.md, this.path);
-      await runAsync(watcher, 'r', () => tryFinishAccept(fd, id, this.path), { ms: handshakeTimeout(), what: 'accept', path: this.path });
+      const r = await runAsync(watcher, 'r', () => tryFinishAccept(fd, id, this.path), { ms: handshakeTimeout(), what: 'accept', path: this.path });
       if (this.#closed) throw new Error('listener closed');
-      this.deliver(new Connection(fd, this.path, watcher, id));
+      this.deliver(new Connection(fd, this.path, watcher, id, r.cs));
     } catch (e) {
       watcher.close();
       close(fd);

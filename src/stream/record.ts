@@ -36,19 +36,32 @@ function authFd(): number {
   return fd;
 }
 
-const record = new Uint8Array(RECORD_SIZE);
-const recordView = new DataView(record.buffer);
-let recordPid = -1;
+/**
+ * The hid of a record between two cs processes (the libcs record's is 0): it carries no
+ * auth descriptor, only the payload, and the receiver takes the sender's identity from
+ * the credentials the kernel attached to it, refusing the record when there are none.
+ * A cs process sends it only to a peer that said it speaks cs (a cs server's greeting,
+ * a record of this form), and only with descriptors, which mark a record in the bytes.
+ */
+const CS_HID = 0x6373n; // 'cs'
 
-function ownRecord(): Uint8Array {
-  if (recordPid !== process.pid) {
-    recordPid = process.pid;
-    recordView.setBigUint64(0, 0n, true);
-    recordView.setBigUint64(8, BigInt(process.pid), true);
-    recordView.setBigUint64(16, BigInt(process.geteuid!()), true);
-    recordView.setBigUint64(24, BigInt(process.getegid!()), true);
+let records: { pid: number; libcs: Uint8Array; cs: Uint8Array } | null = null;
+
+/** This process's id record, in the libcs or the cs form. */
+function ownRecord(cs: boolean): Uint8Array {
+  if (records?.pid !== process.pid) {
+    const make = (hid: bigint) => {
+      const rec = new Uint8Array(RECORD_SIZE);
+      const v = new DataView(rec.buffer);
+      v.setBigUint64(0, hid, true);
+      v.setBigUint64(8, BigInt(process.pid), true);
+      v.setBigUint64(16, BigInt(process.geteuid!()), true);
+      v.setBigUint64(24, BigInt(process.getegid!()), true);
+      return rec;
+    };
+    records = { pid: process.pid, libcs: make(0n), cs: make(CS_HID) };
   }
-  return record;
+  return cs ? records.cs : records.libcs;
 }
 
 function checkFds(fds: readonly number[], path?: string): void {
@@ -59,15 +72,19 @@ function checkFds(fds: readonly number[], path?: string): void {
   }
 }
 
-/** What one record carrying `fds` sends: this process's id record, and [auth fd, ...fds] (the auth fd stays this process's). */
-export function recordMessage(fds: readonly number[], path?: string): { data: Uint8Array; fds: number[] } {
+/**
+ * What one record carrying `fds` sends: this process's id record and [auth fd, ...fds]
+ * (the auth fd stays this process's), or, to a peer that speaks cs (`cs`), the cs form
+ * with the payload alone.
+ */
+export function recordMessage(fds: readonly number[], path?: string, cs = false): { data: Uint8Array; fds: number[] } {
   checkFds(fds, path);
-  return { data: ownRecord(), fds: [authFd(), ...fds] };
+  return cs ? { data: ownRecord(true), fds: [...fds] } : { data: ownRecord(false), fds: [authFd(), ...fds] };
 }
 
-/** Send one record with `fds`; AGAIN when the socket buffer is full (whatever the fd's mode). */
-export function trySendRecord(fd: number, fds: readonly number[], path?: string): typeof AGAIN | void {
-  const m = recordMessage(fds, path);
+/** Send one record with `fds` (in the cs form when `cs`); AGAIN when the socket buffer is full (whatever the fd's mode). */
+export function trySendRecord(fd: number, fds: readonly number[], path?: string, cs = false): typeof AGAIN | void {
+  const m = recordMessage(fds, path, cs);
   const n = sendFds(fd, m.data, m.fds, MSG_DONTWAIT);
   if (n === -EAGAIN) return AGAIN;
   if (n < 0) throw errnoError(-n, 'cssend', path);
@@ -77,6 +94,8 @@ export function trySendRecord(fd: number, fds: readonly number[], path?: string)
 export interface RecordIn {
   id: CsId;
   fds: number[];
+  /** It came in the cs form: the peer speaks cs. */
+  cs: boolean;
 }
 
 const inBuf = new Uint8Array(RECORD_SIZE);
@@ -93,13 +112,13 @@ export function peerClosed(path?: string): CsError {
 
 /**
  * Receive one record, keeping at most `max` payload descriptors; AGAIN when
- * nothing is there yet. `peer` is the kernel's identity of the connection (looked up when absent).
+ * nothing is there yet. `peer()` is the kernel's identity of the connection.
  */
-export function tryRecvRecord(fd: number, max: number, path?: string, peer?: CsId): RecordIn | typeof AGAIN {
+export function tryRecvRecord(fd: number, max: number, path: string | undefined, peer: () => CsId): RecordIn | typeof AGAIN {
   const r = recvFds(fd, inBuf, max + 1, MSG_DONTWAIT);
   if (r.n === -EAGAIN) return AGAIN;
   if (r.n < 0) throw errnoError(-r.n, 'csrecv', path);
-  return checkRecord(r, inBuf, max, path, () => peer ?? kernelId(fd));
+  return checkRecord(r, inBuf, max, path, peer);
 }
 
 /**
@@ -115,9 +134,18 @@ export function checkRecord(r: Received, bytes: Uint8Array, max: number, path: s
     throw peerClosed(path);
   }
   if (r.n !== RECORD_SIZE) throw reject(r.fds, 'EPROTO', path, `expected a ${RECORD_SIZE}-byte id record, got ${r.n} byte(s)`);
+  const v = new DataView(bytes.buffer, bytes.byteOffset, RECORD_SIZE);
+  const claimed = Number(v.getBigUint64(16, true));
+  if (v.getBigUint64(0, true) === CS_HID) {
+    // no auth file: the kernel's word for this very message is the only proof
+    if (!r.cred) throw reject(r.fds, 'EPERM', path, 'a cs record the kernel attached no credentials to');
+    if (r.fds.length > max) throw reject(r.fds, 'EMSGSIZE', path, `peer sent more than the ${max} descriptor(s) allowed; all closed`);
+    const id = senderId(r.cred, peer);
+    if (claimed !== id.uid) throw reject(r.fds, 'EPERM', path, `peer claims uid ${claimed} but the kernel says ${id.uid}`);
+    return { id, fds: r.fds.slice(), cs: true };
+  }
   if (r.fds.length === 0) throw reject(r.fds, 'EPROTO', path, 'id record without its auth descriptor');
   const id = senderId(r.cred, peer);
-  const claimed = Number(new DataView(bytes.buffer, bytes.byteOffset, RECORD_SIZE).getBigUint64(16, true));
   let owner: number;
   try {
     const st = fstatSync(r.fds[0]);
@@ -129,7 +157,7 @@ export function checkRecord(r: Received, bytes: Uint8Array, max: number, path: s
     throw reject(r.fds, 'EPERM', path, `peer claims uid ${claimed} (auth file uid ${owner}) but the kernel says ${id.uid}`);
   }
   closeSync(r.fds[0]);
-  return { id, fds: r.fds.slice(1) };
+  return { id, fds: r.fds.slice(1), cs: false };
 }
 
 /**

@@ -14,14 +14,19 @@ export interface StreamInfo {
   md?: MountDir;
   /** Whether the socket listens, once asked: a socket's role never changes. */
   listening?: boolean;
-  /** Client streams: the process that wrote the greeting. */
+  /**
+   * Connected streams: who is at the other end, for a client the process that wrote
+   * the greeting, else the kernel's SO_PEERCRED/SO_PEERGROUPS, asked once.
+   */
   peer?: CsId;
+  /** Connected streams: the peer speaks cs (its greeting or a record said so), so records to it go in the cs form. */
+  csPeer?: boolean;
 }
 
 const streams = new Map<number, StreamInfo>();
 
-export function remember(fd: number, path: string, md?: MountDir, peer?: CsId): void {
-  streams.set(fd, { path, cookie: socketCookie(fd), md, peer });
+export function remember(fd: number, path: string, md?: MountDir, peer?: CsId, csPeer = false): void {
+  streams.set(fd, { path, cookie: socketCookie(fd), md, peer, csPeer });
 }
 
 export function lookup(fd: number): StreamInfo | undefined {

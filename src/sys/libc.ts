@@ -350,6 +350,11 @@ export function allocNative(size: number): { ptr: unknown; address: bigint; byte
   return { ptr, address: ffi().address(ptr), bytes: new Uint8Array(ffi().view(ptr, size)) };
 }
 
+/** Where a Buffer's bytes are in memory (they do not move while it lives), for a system call to fill them. */
+export function addressOf(buf: Buffer): bigint {
+  return ffi().address(buf);
+}
+
 // Internet sockets: socket options, datagrams and the system resolver.
 export const SO_TYPE = 3;
 export const SO_ACCEPTCONN = 30;

@@ -2,7 +2,7 @@
 // native memory: the msghdr, iovec and control buffers are built once, so a call
 // allocates nothing but its result.
 import {
-  allocNative, close, sendmsgRaw, recvmsgRaw, setsockoptInt,
+  addressOf, allocNative, close, sendmsgRaw, recvmsgRaw, setsockoptInt,
   SOL_SOCKET, SO_PASSCRED, SCM_RIGHTS, SCM_CREDENTIALS, MSG_CTRUNC, MSG_NOSIGNAL, MSG_CMSG_CLOEXEC, MSG_PEEK,
 } from './libc';
 
@@ -12,36 +12,55 @@ export const MAX_FDS_PER_MSG = 253;
 export const MAX_MSG_DATA = 256 * 1024;
 
 const HDR = 0; // struct msghdr, 56 bytes
-const IOV = 64; // struct iovec, 16 bytes
-const CTL = 128; // control buffer
-const DATA = 2048;
+const IOV = 64; // struct iovec[MAX_IOV], 16 bytes each
+const CTL = 320; // control buffer
+const HEAD = 2048;
+/** The most buffers one landing read fills. */
+const MAX_IOV = 4;
+/** The Buffers reads land in: below malloc's mmap threshold, so freed ones come back without page faults. */
+export const LANDING = 64 * 1024;
+/** The most one landing read takes. */
+export const LANDING_MAX = MAX_IOV * LANDING;
 
+/** A msghdr, its iovecs and control buffer in native memory, and `dataSize` bytes of data after them. */
 class Scratch {
   readonly ptr: unknown;
-  readonly bytes: Uint8Array;
   readonly view: DataView;
   readonly data: Uint8Array;
-  constructor() {
-    const m = allocNative(DATA + MAX_MSG_DATA);
+  readonly #dataAddress: bigint;
+  constructor(dataSize: number) {
+    const m = allocNative(HEAD + dataSize);
     this.ptr = m.ptr;
-    this.bytes = m.bytes;
     this.view = new DataView(m.bytes.buffer, m.bytes.byteOffset, m.bytes.byteLength);
-    this.data = m.bytes.subarray(DATA);
-    const v = this.view;
-    v.setBigUint64(HDR + 16, m.address + BigInt(IOV), true); // msg_iov
-    v.setBigUint64(HDR + 24, 1n, true); // msg_iovlen
-    v.setBigUint64(HDR + 32, m.address + BigInt(CTL), true); // msg_control
-    v.setBigUint64(IOV, m.address + BigInt(DATA), true); // iov_base
+    this.data = m.bytes.subarray(HEAD);
+    this.#dataAddress = m.address + BigInt(HEAD);
+    this.view.setBigUint64(HDR + 16, m.address + BigInt(IOV), true); // msg_iov
+    this.view.setBigUint64(HDR + 32, m.address + BigInt(CTL), true); // msg_control
   }
-  setLengths(dataLen: number, ctlLen: number): void {
-    this.view.setBigUint64(IOV + 8, BigInt(dataLen), true);
-    this.view.setBigUint64(HDR + 40, BigInt(ctlLen), true);
+  /** The data moves through this scratch's own data area: `len` bytes. */
+  own(len: number): void {
+    this.iov(0, this.#dataAddress, len);
+    this.iovCount(1);
+  }
+  iov(i: number, address: bigint, len: number): void {
+    this.view.setBigUint64(IOV + 16 * i, address, true);
+    this.view.setUint32(IOV + 16 * i + 8, len, true);
+    this.view.setUint32(IOV + 16 * i + 12, 0, true);
+  }
+  iovCount(n: number): void {
+    this.view.setUint32(HDR + 24, n, true);
+    this.view.setUint32(HDR + 28, 0, true);
+  }
+  control(len: number): void {
+    this.view.setUint32(HDR + 40, len, true);
+    this.view.setUint32(HDR + 44, 0, true);
     this.view.setInt32(HDR + 48, 0, true);
   }
 }
 
-const tx = new Scratch();
-const rx = new Scratch();
+const tx = new Scratch(MAX_MSG_DATA);
+const rx = new Scratch(MAX_MSG_DATA);
+const landing = new Scratch(0);
 
 const cmsgSpace = (n: number) => 16 + ((n + 7) & ~7);
 /** CMSG_SPACE(sizeof(struct ucred)): the kernel puts SCM_CREDENTIALS first, in exactly this much. */
@@ -72,13 +91,13 @@ export function sendFds(fd: number, data: Uint8Array, fds: readonly number[], fl
     for (let i = 0; i < fds.length; i++) v.setInt32(CTL + 16 + 4 * i, fds[i], true);
     ctl = cmsgSpace(4 * fds.length);
   }
-  tx.setLengths(len, ctl);
+  tx.own(len);
+  tx.control(ctl);
   return sendmsgRaw(fd, tx.ptr, flags | MSG_NOSIGNAL);
 }
 
 // shared by results without descriptors, so a read that brings none allocates no array
 const NO_FDS: number[] = Object.freeze([]) as unknown as number[];
-const EMPTY = Buffer.alloc(0);
 
 export interface Received {
   /** Bytes read, 0 at end of stream, or -errno. */
@@ -101,23 +120,23 @@ export interface MsgCred {
 }
 
 /**
- * One recvmsg(2) of at most `want` bytes into the receive scratch, with room for
- * `maxFds` descriptors and, first, the sender's credentials (there when the socket has SO_PASSCRED).
+ * One recvmsg(2) through `s`, whose iovecs are set, with room for `maxFds`
+ * descriptors and, first, the sender's credentials (there when the socket has SO_PASSCRED).
  */
-function receive(fd: number, want: number, maxFds: number, flags: number): Received {
+function receive(s: Scratch, fd: number, maxFds: number, flags: number): Received {
   const room = Math.min(Math.max(maxFds, 0), MAX_FDS_PER_MSG + 1);
   // CMSG_LEN, not CMSG_SPACE: the kernel installs as many fds as whole ints fit after the
   // credentials, so this limit is exact
-  rx.setLengths(Math.min(want, MAX_MSG_DATA), CRED_SPACE + (room > 0 ? 16 + 4 * room : 0));
-  const n = recvmsgRaw(fd, rx.ptr, flags | MSG_CMSG_CLOEXEC);
+  s.control(CRED_SPACE + (room > 0 ? 16 + 4 * room : 0));
+  const n = recvmsgRaw(fd, s.ptr, flags | MSG_CMSG_CLOEXEC);
   if (n < 0) return { n, fds: NO_FDS, truncated: false, cred: null };
-  const v = rx.view;
-  const ctlLen = Number(v.getBigUint64(HDR + 40, true));
+  const v = s.view;
+  const ctlLen = v.getUint32(HDR + 40, true);
   let fds = NO_FDS;
   let cred: MsgCred | null = null;
   let credSeen = false;
   for (let off = 0; off + 16 <= ctlLen; ) {
-    const len = Number(v.getBigUint64(CTL + off, true));
+    const len = v.getUint32(CTL + off, true); // cmsg_len: a size_t far below 2^32
     if (len < 16) break;
     const type = v.getInt32(CTL + off + 12, true);
     if (v.getInt32(CTL + off + 8, true) === SOL_SOCKET) {
@@ -148,16 +167,34 @@ function receive(fd: number, want: number, maxFds: number, flags: number): Recei
  * descriptors. Every descriptor that arrived is in the result, so the caller owns it.
  */
 export function recvFds(fd: number, buf: Uint8Array, maxFds: number, flags = 0): Received {
-  const r = receive(fd, buf.length, maxFds, flags);
+  rx.own(Math.min(buf.length, MAX_MSG_DATA));
+  const r = receive(rx, fd, maxFds, flags);
   if (r.n > 0) buf.set(rx.data.subarray(0, r.n));
   if (r.fds === NO_FDS) r.fds = [];
   return r;
 }
 
-/** recvFds into a new Buffer of exactly the bytes that arrived (empty unless n > 0); `fds` is read-only. */
-export function recvChunk(fd: number, want: number, maxFds: number): Received & { data: Buffer } {
-  const r = receive(fd, want, maxFds, 0) as Received & { data: Buffer };
-  r.data = r.n > 0 ? Buffer.from(rx.data.subarray(0, r.n)) : EMPTY;
+// Landing buffers not handed out yet, shared by every reader: a read takes what it fills.
+const spare: Buffer[] = [];
+
+/**
+ * One recvmsg(2) of at most `want` bytes (LANDING_MAX at most) straight into Buffers
+ * that become the caller's `chunks`, in order, with room for `maxFds` descriptors
+ * (read-only `fds`). The bytes are never copied on the way, except a small tail,
+ * which is copied out so that its landing buffer serves the next read.
+ */
+export function recvChunks(fd: number, want: number, maxFds: number): Received & { chunks: Buffer[] } {
+  const size = Math.min(want, LANDING_MAX);
+  const k = Math.ceil(size / LANDING);
+  while (spare.length < k) spare.push(Buffer.allocUnsafeSlow(LANDING));
+  for (let i = 0; i < k; i++) landing.iov(i, addressOf(spare[i]), Math.min(LANDING, size - i * LANDING));
+  landing.iovCount(k);
+  const r = receive(landing, fd, maxFds, 0) as Received & { chunks: Buffer[] };
+  r.chunks = [];
+  for (let left = r.n; left > 0; left -= LANDING) {
+    if (left >= LANDING / 4) r.chunks.push(spare.shift()!.subarray(0, Math.min(left, LANDING)));
+    else r.chunks.push(Buffer.from(spare[0].subarray(0, left)));
+  }
   return r;
 }
 
@@ -167,7 +204,8 @@ export function recvChunk(fd: number, want: number, maxFds: number): Received & 
  * come with them. A stream read stops right after a message that carries descriptors.
  */
 export function peekFds(fd: number, want: number): Received {
-  return receive(fd, want, 0, MSG_PEEK);
+  rx.own(Math.min(want, MAX_MSG_DATA));
+  return receive(rx, fd, 0, MSG_PEEK);
 }
 
 /** Close every descriptor in `fds`, ignoring errors: used on paths that already fail. */
