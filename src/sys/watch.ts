@@ -17,6 +17,8 @@ export class Watcher {
   private readers: Callback[] = [];
   private writers: Callback[] = [];
   private events = 0; // 1 readable, 2 writable: what the handle is started with
+  /** Started for readability with nobody waiting: kept so that the next wait costs no epoll_ctl, unreferenced meanwhile. */
+  private idle = false;
   private referenced = true;
   private closed = false;
 
@@ -49,7 +51,7 @@ export class Watcher {
 
   ref(): void {
     this.referenced = true;
-    this.handle?.ref();
+    if (!this.idle) this.handle?.ref();
   }
 
   /** Stop watching for good; pending callbacks are dropped. */
@@ -65,7 +67,17 @@ export class Watcher {
   private update(): void {
     if (this.closed) return;
     const events = (this.readers.length ? 1 : 0) | (this.writers.length ? 2 : 0);
-    if (events === this.events) return;
+    if (events === this.events) {
+      if (this.idle && events !== 0) this.setIdle(false);
+      return;
+    }
+    if (events === 0 && this.events === 1) {
+      // nobody waits to read now, and most likely someone will again soon (a reply, the
+      // next request): stay started, but do not keep the process alive
+      if (!this.idle) this.setIdle(true);
+      return;
+    }
+    if (this.idle) this.setIdle(false);
     this.events = events;
     if (events === 0) {
       this.handle?.stop();
@@ -80,8 +92,23 @@ export class Watcher {
     }
   }
 
+  private setIdle(on: boolean): void {
+    this.idle = on;
+    if (this.referenced) {
+      if (on) this.handle?.unref();
+      else this.handle?.ref();
+    }
+  }
+
   // koffi calls (status, {readable, writable, disconnect}); status < 0 is a libuv error.
   private fire = (status: number, ev: { readable: boolean; writable: boolean; disconnect: boolean }): void => {
+    if (this.idle) {
+      // ready while nobody waits: stop, or the level-triggered poll would report it again and again
+      this.setIdle(false); // referenced again, as a stopped handle is
+      this.events = 0;
+      this.handle?.stop();
+      return;
+    }
     const failed = status < 0 || ev.disconnect;
     const readers = failed || ev.readable ? this.readers : [];
     const writers = failed || ev.writable ? this.writers : [];
