@@ -1,9 +1,10 @@
 // The libcs id record (SPEC 5): every cssend is one sendmsg of 32 bytes
-// {hid=0, pid, euid, egid} as little-endian u64, with SCM_RIGHTS [auth fd, fds...].
+// {hid=0, pid, euid, egid} as little-endian u64, with SCM_RIGHTS [auth fd, fds...];
+// between two cs processes that said so, the cs form: hid 'cs', no auth fd.
 // The receiver trusts only the kernel: it checks the record and the auth file's
 // owner against the sender's credentials the kernel attached to this very message
-// (SCM_CREDENTIALS; SO_PEERCRED when it attached none) and closes everything it
-// received on any doubt.
+// (SCM_CREDENTIALS; SO_PEERCRED when it attached none; the cs form only with them)
+// and closes everything it received on any doubt.
 import { closeSync, constants as C, fchmodSync, fstatSync, openSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import {

@@ -1,6 +1,7 @@
 // sendmsg/recvmsg with SCM_RIGHTS (and, received, SCM_CREDENTIALS) over preallocated
 // native memory: the msghdr, iovec and control buffers are built once, so a call
-// allocates nothing but its result.
+// allocates nothing but its result. Stream reads can land straight in Buffers that
+// become the reader's (recvChunks).
 import {
   addressOf, allocNative, close, sendmsgRaw, recvmsgRaw, setsockoptInt,
   SOL_SOCKET, SO_PASSCRED, SCM_RIGHTS, SCM_CREDENTIALS, MSG_CTRUNC, MSG_NOSIGNAL, MSG_CMSG_CLOEXEC, MSG_PEEK,
