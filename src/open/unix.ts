@@ -9,8 +9,8 @@ import {
   type CsError,
 } from '../sys';
 import { driveAsync, driveSync, handshakeTimeout, type Steps } from '../io';
-import { BACKLOG, type CsId } from '../stream/flags';
-import { tryReadGreeting } from '../stream/handshake';
+import { BACKLOG } from '../stream/flags';
+import { tryReadGreeting, type Greeted } from '../stream/handshake';
 import { kernelId, trySendRecord } from '../stream/record';
 import { remember } from '../stream/registry';
 import type * as ConnectionM from '../stream/connection';
@@ -69,19 +69,22 @@ function isSocket(address: string): boolean {
   }
 }
 
-/** The client half of the cs rendezvous: the greeting (whose writer is the server), then this process's record. */
-function* rendezvous(fd: number, path: string): Steps<CsId> {
-  const server = (yield { want: 'r', attempt: () => tryReadGreeting(fd, path) }) as CsId;
-  yield { want: 'w', attempt: () => trySendRecord(fd, [], path) };
-  return server;
+/**
+ * The client half of the cs rendezvous: the greeting (whose writer is the server), then
+ * this process's record (in the cs form to a cs server, which it tells that we speak cs too).
+ */
+function* rendezvous(fd: number, path: string): Steps<Greeted> {
+  const g = (yield { want: 'r', attempt: () => tryReadGreeting(fd, path) }) as Greeted;
+  yield { want: 'w', attempt: () => trySendRecord(fd, [], path, g.cs) };
+  return g;
 }
 
 /** csopen of a `unix:` path: the connected non-blocking fd, remembered with its peer. */
 export function openUnixSync(path: string, greet: boolean): number {
   const fd = connectTo(path, 'csopen');
   try {
-    const peer = greet ? driveSync(rendezvous(fd, path), fd, handshakeTimeout(), 'csopen', path) : kernelId(fd);
-    remember(fd, path, undefined, peer);
+    const g = greet ? driveSync(rendezvous(fd, path), fd, handshakeTimeout(), 'csopen', path) : null;
+    remember(fd, path, undefined, g ? g.server : kernelId(fd), g?.cs);
     return fd;
   } catch (e) {
     close(fd);
@@ -95,8 +98,8 @@ export async function openUnix(path: string, greet: boolean, signal?: AbortSigna
   const fd = connectTo(path, 'open');
   const watcher = new Watcher(fd);
   try {
-    const peer = greet ? await driveAsync(rendezvous(fd, path), watcher, handshakeTimeout(), 'open', path, signal) : kernelId(fd);
-    return new (connection().Connection)(fd, path, watcher, peer);
+    const g = greet ? await driveAsync(rendezvous(fd, path), watcher, handshakeTimeout(), 'open', path, signal) : null;
+    return new (connection().Connection)(fd, path, watcher, g ? g.server : kernelId(fd), g?.cs);
   } catch (e) {
     watcher.close();
     close(fd);
