@@ -4,6 +4,7 @@
 // (net/remote.ts), and `share` (also what no hosts file means) is the live hosts,
 // least loaded first. Hosts that cannot be used are skipped with a warning.
 import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { csError, type CsError } from '../sys';
 import { stepThrough, stepThroughAsync } from '../io';
@@ -37,11 +38,20 @@ function hostsFileOf(entry: LaunchEntry): string {
   return join(entry.dir, 'hosts');
 }
 
-/** Candidate hosts in order: 'local' for this host. fdp services have no other candidates; no hosts file means here. */
+/**
+ * Candidate hosts in order, 'local' for this host. The path's options decide first:
+ * `local` starts here only, `remote` on the path's host through the remote shell
+ * (even when that is this host), `share` on the least-loaded live host, then here,
+ * whatever the hosts file says. fdp services start only here: `share` there, as no
+ * hosts file, means here.
+ */
 function candidates(s: Service): string[] {
-  const lines = readHosts(hostsFileOf(s.entry!));
+  const o = s.path.options;
+  if (o.local) return ['local'];
+  if (o.remote) return [s.path.host === 'local' ? hostname() : s.path.host!];
+  const lines = o.share ? ['share', 'local'] : readHosts(hostsFileOf(s.entry!));
   if (s.path.proto !== 'fdp') return remote().expandHosts(lines).map((h) => (netHosts().isLocalHost(h) ? 'local' : h));
-  return (lines ?? ['local']).map((h) => (h === 'local' || isThisHost(h) ? 'local' : h));
+  return (lines ?? ['local']).map((h) => (h === 'local' || h === 'share' || isThisHost(h) ? 'local' : h));
 }
 
 function skip(s: Service, host: string, why: string, skipped: string[]): void {

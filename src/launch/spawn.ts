@@ -9,6 +9,7 @@ import { csError } from '../sys';
 import { formatPath, type CsPath } from '../path';
 import { csPathDirs, type LaunchEntry } from '../namespace/entry';
 import type { Service } from './service';
+import { primaryGid, type MountDir } from '../namespace';
 import { openFreshLog } from './log';
 
 /**
@@ -17,9 +18,9 @@ import { openFreshLog } from './log';
  */
 const EXEC_WITH_OWN_PID = 'LISTEN_PID=$$; export LISTEN_PID; exec "$0" "$@"';
 
-/** The path a server is started with: the service itself, without the client's `test`, `now` and `/#arg`. */
+/** The path a server is started with: the service itself, without the client's `test`, `now`, where-to-start options and `/#arg`. */
 export function serverPath(p: CsPath): string {
-  return formatPath({ ...p, options: { ...p.options, test: false, now: false }, arg: null });
+  return formatPath({ ...p, options: { ...p.options, test: false, now: false, local: false, remote: false, share: false }, arg: null });
 }
 
 /**
@@ -47,6 +48,23 @@ export function serverSpawnOptions(s: Service, logFd: number, extra: number[] = 
   return { cwd: s.md.dir, detached: true, env: serverEnvironment(), stdio: ['ignore', logFd, logFd, ...extra] };
 }
 
+/**
+ * What the server is exec'd through so that it runs as the instance's user or group
+ * when root starts it: `setpriv` sets the uid, gid and supplementary groups (the
+ * user's, from the account database) before exec, which Node's spawn cannot (it drops
+ * supplementary groups). A `user=N` server runs as N; a `group=G` one as root with
+ * group G only. Empty when no change is needed.
+ */
+function runAs(md: MountDir): string[] {
+  if (process.geteuid!() !== 0) return [];
+  if (md.uid !== null && md.uid !== 0) {
+    const gid = primaryGid(md.uid);
+    return ['setpriv', `--reuid=${md.uid}`, `--regid=${gid ?? md.uid}`, gid === null ? '--clear-groups' : '--init-groups', '--'];
+  }
+  if (md.gid !== null && md.gid !== 0) return ['setpriv', `--regid=${md.gid}`, '--clear-groups', '--'];
+  return [];
+}
+
 function entryOf(s: Service): LaunchEntry {
   if (!s.entry) throw csError('ENOENT', 'csopen', s.path.canonical, 'no launch entry');
   return s.entry;
@@ -59,7 +77,7 @@ export function spawnServer(s: Service, listenFd: number): number {
   try {
     const opts = serverSpawnOptions(s, logFd, [listenFd]);
     opts.env = { ...opts.env, LISTEN_FDS: '1', LISTEN_FDNAMES: s.path.service! };
-    const child = spawn('/bin/sh', ['-c', EXEC_WITH_OWN_PID, entry.server, serverPath(s.path)], opts);
+    const child = spawn('/bin/sh', ['-c', EXEC_WITH_OWN_PID, ...runAs(s.md), entry.server, serverPath(s.path)], opts);
     child.on('error', () => {}); // reported below through the missing pid
     if (child.pid === undefined) throw csError('EAGAIN', 'spawn', s.path.canonical, `cannot start /bin/sh to run ${entry.server}`);
     child.unref();

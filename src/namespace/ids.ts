@@ -23,6 +23,12 @@ export function ownerName(uid: number): string {
   return name ? `uid ${uid} (${name})` : `uid ${uid}`;
 }
 
+/** The primary gid of `uid` in /etc/passwd, or null when it has no entry there. */
+export function primaryGid(uid: number): number | null {
+  const f = accounts('/etc/passwd').find((e) => e[2] === String(uid));
+  return f && f.length > 3 ? Number(f[3]) : null;
+}
+
 function resolveId(kind: 'user' | 'group', spec: string, path: string): number {
   if (spec === '') return kind === 'user' ? process.geteuid!() : process.getegid!();
   if (/^\d+$/.test(spec)) return Number(spec);

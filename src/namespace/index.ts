@@ -5,5 +5,5 @@ export * from './record';
 export { pidAlive, processInfo, type ProcessInfo } from './proc';
 export { trustedServer, trustedUid, type Identity } from './trust';
 export { hostDirName, shortHostName, isThisHost } from './host';
-export { resolveUid, resolveGid, ownerName } from './ids';
+export { resolveUid, resolveGid, ownerName, primaryGid } from './ids';
 export * from './list';

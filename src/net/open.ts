@@ -2,21 +2,21 @@
 // namespace record first, then to the host's addresses at the service's port
 // (SPEC 2), all within one deadline; `user`/`group` services then run the access
 // handshake (auth.ts). CS_OPEN_CREATE makes the server side (server.ts).
-import { close, Watcher, type CsError } from '../sys';
+import { close, connect, Watcher, type CsError } from '../sys';
 import { driveAsync, driveSync, handOver, handshakeTimeout } from '../io';
 import type { MountDir } from '../namespace';
 import type { CsPath } from '../path';
 import { CS_OPEN_CREATE } from '../stream/flags';
 import { remember } from '../stream/registry';
 import { clientAuth, hasRules } from './auth';
-import { resolveHost, resolveHostSync } from './hosts';
+import { addressHost, resolveHost, resolveHostSync } from './hosts';
 import { peerId, type Endpoint, type NetId } from './identity';
 import { netPath } from './netpath';
 import { recordedEndpoint } from './record';
 import { pickShareHost } from './remote';
 import { netCreate } from './server';
 import { checkNetPath, isWildcard, netServiceDir, onHost, portOf, type NetPath } from './service';
-import { connectAsync, connectSync } from './socket';
+import { connectAsync, connectSync, netSocket, sockaddr } from './socket';
 
 export interface NetOpenOptions {
   /** Bound on connecting (each address tried shares it); default $CS_TIMEOUT_MS or 10 s. */
@@ -103,6 +103,28 @@ export function netDialSync(p: CsPath, opts: NetOpenOptions = {}): number {
   const pl = plan(p, opts);
   const { q } = pl;
   return connectFirst(targets(pl, resolveHostSync(q.host, q.canonical)), (ep) => connectSync(q.proto, ep, pl.deadline, pl.ms, q.canonical));
+}
+
+/**
+ * csopen with `now` (libcs's CS_OPEN_NOW): connect to the service's first endpoint
+ * without waiting for the connect to finish. A connect that completed at once gives a
+ * blocking fd; one still in progress a non-blocking fd (poll it for writing, then
+ * SO_ERROR tells how it ended). Errors the kernel reports at once (ECONNREFUSED) are thrown.
+ */
+export function netConnectNow(p: CsPath): number {
+  checkNetPath(p, 'csopen');
+  const pl = plan(p, {});
+  const { q } = pl;
+  const ep = targets(pl, resolveHostSync(q.host, q.canonical))[0];
+  const fd = netSocket(q.proto, ep.address);
+  try {
+    const done = connect(fd, sockaddr(ep), q.canonical);
+    remember(fd, `/dev/${q.proto}/${addressHost(ep.address)}/${ep.port}`);
+    return done ? handOver(fd) : fd;
+  } catch (e) {
+    close(fd);
+    throw e;
+  }
 }
 
 /** The client half of a `user`/`group` service's access handshake on dialled fd; closes it on failure. */

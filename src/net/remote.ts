@@ -64,10 +64,14 @@ function shellQuote(word: string): string {
   return `'${word.replace(/'/gu, `'\\''`)}'`;
 }
 
-/** argv that runs `cs` for path `p` on `host`: `<shell...> host cs '/dev/<proto>/local/<service>...'`. */
+/**
+ * argv that runs `cs` for path `p` on `host`: `<shell...> host cs '/dev/<proto>/local/<service>/local...'`.
+ * `local` makes that `cs` start the service where it runs, without reading the hosts
+ * file again (which could send it on to yet another host).
+ */
 export function remoteCommand(host: string, p: CsPath): string[] {
   if (p.host === null || p.service === null) throw csError('EISDIR', 'csopen', p.canonical, 'the path names a directory, not a service');
-  const there = formatPath({ ...p, host: 'local', options: { ...p.options, share: false, remote: false, local: false } });
+  const there = formatPath({ ...p, host: 'local', options: { ...p.options, share: false, remote: false, local: true } });
   return [...remoteShell(), host, 'cs', shellQuote(there)];
 }
 

@@ -9,16 +9,19 @@ import { unixStreamPath } from '../stream/attach';
 import { forget, lookup } from '../stream/registry';
 import type * as NetPath from '../net/netpath';
 import type * as NetServer from '../net/server';
+import type * as NetOpen from '../net/open';
 import { createListener } from '../launch/create';
 import { isNetPath } from '../path';
 import { resolveService } from '../launch/service';
 import { notRunning, notRunningError, openSync } from './connect';
 import { isUnixPath, listenUnix, openUnixSync } from './unix';
 import type * as Start from './start';
+import { checkOpenOptions, withFlags } from './options';
 
 // tcp/udp streams only: the fdp paths never load the net layer
 const netPath = (): typeof NetPath => require('../net/netpath');
 const netServer = (): typeof NetServer => require('../net/server');
+const netOpen = (): typeof NetOpen => require('../net/open');
 // only when nobody answers: opening a running service never loads auto-start
 const start = (): typeof Start => require('./start');
 
@@ -43,10 +46,12 @@ function checkFd(fd: unknown, syscall: string): asserts fd is number {
  */
 export function csopen(path: string, flags = 0): number {
   if (isUnixPath(path)) return handOver(flags & CS_OPEN_CREATE ? listenUnix(path, 'csopen') : openUnixSync(path, (flags & CS_OPEN_RENDEZVOUS) !== 0));
-  const s = resolveService(path);
+  const s = resolveService(withFlags(path, flags));
   if (flags & CS_OPEN_CREATE) return handOver(createListener(s));
+  checkOpenOptions(s.path, 'csopen');
   let fd: number;
   try {
+    if (s.path.options.now) return netOpen().netConnectNow(s.path);
     fd = openSync(s);
   } catch (e) {
     if (!notRunning(e)) throw e;

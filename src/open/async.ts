@@ -14,6 +14,7 @@ import { closeOnAbort } from '../io';
 import { notRunning, notRunningError, openAsync, type Opened } from './connect';
 import { isUnixPath, listenUnix, openUnix } from './unix';
 import type * as Start from './start';
+import { checkOpenOptions } from './options';
 
 // tcp paths only: an fdp open never loads the net layer
 const netSocket = (): typeof NetSocketM => require('../net/socket-stream');
@@ -43,6 +44,7 @@ export async function open(path: string, opts?: OpenOptions): Promise<Connection
 export async function open(path: string, opts: OpenOptions = {}): Promise<Connection | NetSocket> {
   if (isUnixPath(path)) return openUnix(path, opts.rendezvous ?? false, opts.signal);
   const s = resolveService(path, 'open');
+  checkOpenOptions(s.path, 'open');
   let opened: Opened;
   try {
     opened = await openAsync(s, opts.signal);
