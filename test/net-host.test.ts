@@ -269,12 +269,12 @@ describe('remote start through the remote shell', () => {
     process.env.CS_REMOTE_SHELL = `${join(dir, 'rsh')}`;
   }
 
-  test('the command is `<shell...> host cs \'<path on that host>\'`, quoted for a remote shell', () => {
-    expect(net.remoteCommand('h', parsePath('/dev/tcp/h/svc/user/share'))).toEqual(['ssh', 'h', 'cs', "'/dev/tcp/local/svc/user'"]);
+  test('the command is `<shell...> host cs \'<path on that host>/local\'`, quoted for a remote shell', () => {
+    expect(net.remoteCommand('h', parsePath('/dev/tcp/h/svc/user/share'))).toEqual(['ssh', 'h', 'cs', "'/dev/tcp/local/svc/user/local'"]);
     process.env.CS_REMOTE_SHELL = '  rsh   -l me ';
-    expect(net.remoteCommand('h', parsePath("/dev/tcp/share/svc/#it's"))).toEqual(['rsh', '-l', 'me', 'h', 'cs', `'/dev/tcp/local/svc/#it'\\''s'`]);
+    expect(net.remoteCommand('h', parsePath("/dev/tcp/share/svc/#it's"))).toEqual(['rsh', '-l', 'me', 'h', 'cs', `'/dev/tcp/local/svc/local/#it'\\''s'`]);
     const quoted = net.remoteCommand('h', parsePath("/dev/tcp/h/svc/#a b'c$d")).pop()!;
-    expect(spawnSync('sh', ['-c', `printf %s ${quoted}`], { encoding: 'utf8' }).stdout).toBe("/dev/tcp/local/svc/#a b'c$d");
+    expect(spawnSync('sh', ['-c', `printf %s ${quoted}`], { encoding: 'utf8' }).stdout).toBe("/dev/tcp/local/svc/local/#a b'c$d");
   });
 
   test('a remote start runs cs there with the path as one argument and returns the port it reports, sync and async', async () => {
@@ -282,7 +282,7 @@ describe('remote start through the remote shell', () => {
     const p = parsePath('/dev/tcp/far/svc/#x y');
     expect(net.remoteStartSync('far', p)).toBe(hashPort('svc'));
     expect(readFileSync(join(dir, 'host'), 'utf8')).toBe('far\n');
-    expect(readFileSync(join(dir, 'cs-args'), 'utf8')).toBe('/dev/tcp/local/svc/#x y\n');
+    expect(readFileSync(join(dir, 'cs-args'), 'utf8')).toBe('/dev/tcp/local/svc/local/#x y\n');
     expect(await net.remoteStart('far', p)).toBe(hashPort('svc'));
   });
 

@@ -136,7 +136,7 @@ describe('tcp streams over loopback', () => {
       const md = net.netServiceDir(parsePath(`/dev/tcp/local/${name}`));
       expect(md.dir.endsWith('/--#')).toBe(true);
       expect(lstatSync(md.socket).isSymbolicLink()).toBe(true);
-      expect(readlinkSync(md.socket)).toBe(`/dev/tcp/0.0.0.0/${port}`);
+      expect(readlinkSync(md.socket)).toBe(`/dev/tcp/[::]/${port}`);
       expect(readlinkSync(md.pidLink)).toBe(`/proc/${s.child.pid}`);
 
       const fd = net.netOpen(parsePath(`/dev/tcp/local/${name}`));

@@ -5,12 +5,12 @@
 // CS_OPEN_MOUNT and CS_OPEN_AGENT are refused. Also: a root-started `user=N` instance
 // runs as N, and a remote start through an alias makes exactly one remote-shell call.
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readSync, writeFileSync, writeSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as cs from '../src';
 import * as sys from '../src/sys';
 import { hashPort } from '../src/port';
-import { FIXTURES, freshRoot, isRoot, killFixtures, killPids, removeRoot, runFixture, secondUser, testIf, makeAuthFd } from './helpers';
+import { FIXTURES, freshRoot, isRoot, killFixtures, killPids, removeRoot, runFixture, secondUser, startFixture, testIf, makeAuthFd } from './helpers';
 
 const CLI = join(__dirname, '..', 'dist', 'src', 'cli', 'main.js');
 let root: string;
@@ -240,5 +240,33 @@ describe('root starts another user\'s instance', () => {
     const r = await runFixture('net-csopen.js', [path, 'as N'], { asUser: uid });
     expect(JSON.parse(r.stdout)).toEqual({ path, reply: 'as N' });
     expect(s.starts()).toEqual([pid]);
+  });
+});
+
+describe('tcp services of this host listen on IPv6 and IPv4', () => {
+  const external = Object.values(networkInterfaces()).flat().find((i) => i && i.family === 'IPv4' && !i.internal)?.address;
+  const withExternal = testIf(external !== undefined, 'needs a non-loopback IPv4 address on this host');
+  const client = async (path: string, message?: string) => JSON.parse((await runFixture('net-client.js', message === undefined ? [path] : [path, message])).stdout);
+
+  test('a local service answers at [::1], 127.0.0.1 and by name; its peers are known by uid over IPv6 and as IPv4-mapped peers', async () => {
+    const name = unique('dual');
+    const s = await startFixture('net-server.js', [`/dev/tcp/local/${name}/user`, 'whoami']);
+    const port = hashPort(name);
+    expect(s.line).toMatch(new RegExp(`^ready /dev/tcp/.+/${port}$`));
+    for (const host of ['[::1]', '127.0.0.1', 'local']) {
+      const r = await client(`/dev/tcp/${host}/${name}/user`);
+      expect(r).toMatchObject({ path: `/dev/tcp/${host === '[::1]' ? '[::1]' : '127.0.0.1'}/${port}` });
+      expect(JSON.parse(r.reply)).toMatchObject({ uid: process.geteuid!(), local: true, address: host === '[::1]' ? '::1' : '127.0.0.1' });
+    }
+  });
+
+  withExternal('a service bound to 127.0.0.1 is loopback-only: found through the namespace, refused at this host\'s other address; local is reachable there', async () => {
+    const name = unique('lo');
+    await startFixture('net-server.js', [`/dev/tcp/127.0.0.1/${name}`, 'echo']);
+    expect(await client(`/dev/tcp/local/${name}`, 'lo')).toMatchObject({ path: `/dev/tcp/127.0.0.1/${hashPort(name)}`, reply: 'lo' });
+    expect(await client(`/dev/tcp/${external}/${hashPort(name)}`, 'out')).toMatchObject({ error: 'ECONNREFUSED' });
+    const everywhere = unique('all');
+    await startFixture('net-server.js', [`/dev/tcp/local/${everywhere}`, 'echo']);
+    expect(await client(`/dev/tcp/${external}/${hashPort(everywhere)}`, 'in')).toMatchObject({ reply: 'in' });
   });
 });

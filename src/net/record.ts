@@ -1,5 +1,5 @@
 // The namespace record of a tcp/udp service (SPEC 3): S-cs.mnt is a symlink to
-// /dev/<proto>/<address>/<port> naming where the server really listens (0.0.0.0
+// /dev/<proto>/<address>/<port> naming where the server really listens ([::] or 0.0.0.0
 // when it listens on every address of its host), P-cs.mnt its pid. Clients read it
 // first, so a server that had to leave its hashed port is still found.
 import { readlinkSync, symlinkSync } from 'node:fs';

@@ -4,7 +4,7 @@
 // peer's identity as the kernel knows it, then the service's access rules apply.
 import {
   accept, close, csError, listen, localInet, setsockoptInt, Watcher,
-  IPPROTO_TCP, SOCK_NONBLOCK, TCP_NODELAY, type CsError,
+  IPPROTO_IPV6, IPPROTO_TCP, IPV6_V6ONLY, SOCK_NONBLOCK, TCP_NODELAY, type CsError,
 } from '../sys';
 import { acceptPending, driveAsync, driveSync, handOver, handshakeTimeout } from '../io';
 import { createMountDir, isThisHost, lockSync, type MountDir } from '../namespace';
@@ -14,7 +14,7 @@ import { BACKLOG } from '../stream/flags';
 import { lookup, remember } from '../stream/registry';
 import { hasRules, serverAuth, type Rules } from './auth';
 import { literalAddress, resolveHostSync } from './hosts';
-import { peerId, type NetId } from './identity';
+import { peerId, type Endpoint, type NetId } from './identity';
 import { netPath } from './netpath';
 import { liveServer, writeRecord } from './record';
 import { checkNetPath, netServiceDir, onHost, portOf, type NetPath } from './service';
@@ -25,12 +25,32 @@ function portMaySlip(p: NetPath): boolean {
   return !/^[0-9]+$/u.test(p.service) && !p.service.startsWith('inet.') && !lookupServicesFile().has(`${p.service}/${p.proto}`);
 }
 
-/** The address a server for `p` binds: a literal address as written, else every address of this host. */
+/**
+ * The address a server for `p` binds: a literal address as written (`127.0.0.1` or
+ * `[::1]`: loopback only), else every address of this host, IPv6 and IPv4 (`::`).
+ */
 function bindAddress(p: NetPath): string {
   const literal = literalAddress(p.host);
   if (literal !== null) return literal;
-  if (p.host === 'share' || isThisHost(p.host)) return '0.0.0.0';
+  if (p.host === 'share' || isThisHost(p.host)) return '::';
   return resolveHostSync(p.host, p.canonical)[0];
+}
+
+/**
+ * A socket for `ep`; `::` is dual-stack (IPV6_V6ONLY off, so IPv4 peers arrive as
+ * mapped addresses), or every IPv4 address where this host has no IPv6.
+ */
+function serverSocket(proto: NetPath['proto'], ep: Endpoint): { fd: number; ep: Endpoint } {
+  if (ep.address !== '::') return { fd: netSocket(proto, ep.address), ep };
+  let fd: number;
+  try {
+    fd = netSocket(proto, '::');
+  } catch (e) {
+    if ((e as CsError).code !== 'EAFNOSUPPORT') throw e;
+    return { fd: netSocket(proto, '0.0.0.0'), ep: { ...ep, address: '0.0.0.0' } };
+  }
+  setsockoptInt(fd, IPPROTO_IPV6, IPV6_V6ONLY, 0);
+  return { fd, ep };
 }
 
 /**
@@ -44,8 +64,7 @@ export function bindNetService(p: CsPath, md: MountDir): number {
   const pid = liveServer(md);
   if (pid !== null) throw csError('EADDRINUSE', 'csopen', p.canonical, `already served by pid ${pid}`);
   // service 0 asks the system for a port, as cs.3 promises for a created stream
-  const ep = { address: bindAddress(p), port: /^0+$/u.test(p.service) ? 0 : portOf(p) };
-  const fd = netSocket(p.proto, ep.address);
+  const { fd, ep } = serverSocket(p.proto, { address: bindAddress(p), port: /^0+$/u.test(p.service) ? 0 : portOf(p) });
   try {
     try {
       bindSocket(fd, p.proto, ep, p.canonical);

@@ -362,6 +362,8 @@ export const SO_DOMAIN = 39;
 export const IPPROTO_TCP = 6;
 export const IPPROTO_UDP = 17;
 export const TCP_NODELAY = 1;
+export const IPPROTO_IPV6 = 41;
+export const IPV6_V6ONLY = 26;
 
 const inet = declareOnUse({
   sendto: 'long sendto(int, const void *buf, size_t, int, const void *addr, uint32_t len)',
