@@ -6,7 +6,7 @@
 import { constants } from 'node:os';
 import { close, closeAll, csError, dup, Watcher } from '../sys';
 import type { CsId } from '../stream/flags';
-import type { Connection } from '../stream/connection';
+import { Connection } from '../stream/connection';
 import type { NetSocket } from '../net/socket-stream';
 import { recordMessage } from '../stream/record';
 import { forget, remember } from '../stream/registry';
@@ -20,8 +20,11 @@ import { serve, serverLog, type Server, type ServeOptions } from './serve';
 export interface ServeLoopHandlers {
   /** The server is listening (libcs `init`). */
   init?(server: ServeLoop): void;
-  /** A client completed the rendezvous on `fd`, a non-blocking stream the loop owns. Negative: refuse it (the loop closes it). */
-  connect?(fd: number, id: CsId): number | void;
+  /**
+   * A client completed the rendezvous on `fd`, a non-blocking stream the loop owns; `args` is its
+   * path's `/#` argument split at `/#` (libcs's args), else null. Negative: refuse it (the loop closes it).
+   */
+  connect?(fd: number, id: CsId, args: string[] | null): number | void;
   /** `fd` is readable: data, a cssend record, or end of stream (read returns 0: return -1 then). */
   read?(fd: number): number | void;
   /** `fd` is writable and write interest was set with server.watch(fd, 'w' | 'rw'). */
@@ -208,6 +211,7 @@ export class ServeLoop {
   #adopt(conn: Connection | NetSocket): void {
     const fd = dup(conn.fd);
     const id = conn.peer;
+    const args = conn instanceof Connection ? conn.args : null;
     conn.destroy();
     remember(fd, this.path);
     const c: Client = {
@@ -231,7 +235,7 @@ export class ServeLoop {
       release: this.#server.hold(),
     };
     this.#clients.set(fd, c);
-    this.#event(fd, c, this.handlers.connect && ((f: number) => this.handlers.connect!(f, id)));
+    this.#event(fd, c, this.handlers.connect && ((f: number) => this.handlers.connect!(f, id, args)));
   }
 
   #event(fd: number, c: Client, handler: ((fd: number) => number | void) | undefined): void {

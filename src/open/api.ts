@@ -73,19 +73,23 @@ function noRecords(syscall: string, fd: number, path: string | undefined): CsErr
 
 /**
  * On a listening stream: accept one client and complete the rendezvous; `fds` is
- * [the new stream]. On a connected stream: receive one cssend record with at most
+ * [the new stream] and `args` the client's `/#` argument split at `/#` (null: none). On a connected stream: receive one cssend record with at most
  * `max` descriptors. `id` is the peer's identity as the kernel reports it. Waiting
  * for a client (EAGAIN at once on a non-blocking listener) or a record lasts until
  * one comes; the rendezvous is bounded by $CS_TIMEOUT_MS. A handled signal throws EINTR.
  */
-export function csrecv(fd: number, max = 1): { id: CsId; fds: number[] } {
+export function csrecv(fd: number, max = 1): { id: CsId; fds: number[]; args?: string[] | null } {
   checkFd(fd, 'csrecv');
   const info = lookup(fd);
   const path = info?.path;
   const net = isNetFd(fd, path);
   if (info ? (info.listening ??= isListening(fd)) : isListening(fd)) {
-    const r = net ? netServer().netAccept(fd) : acceptSync(fd, info?.md, path ?? `fd ${fd}`);
-    return { id: r.id, fds: [r.fd] };
+    if (net) {
+      const r = netServer().netAccept(fd);
+      return { id: r.id, fds: [r.fd] };
+    }
+    const r = acceptSync(fd, info?.md, path ?? `fd ${fd}`);
+    return { id: r.id, fds: [r.fd], args: r.args };
   }
   if (net) throw noRecords('csrecv', fd, path);
   // streams cs made have it from birth; another may lack it: records then name their sender from now on

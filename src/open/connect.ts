@@ -6,6 +6,7 @@ import { checkMountDir } from '../namespace';
 import { deadlineIn, handshakeTimeout, msLeft, runAsync, runSync, sleepSync, stepThrough, stepThroughAsync } from '../io';
 import { checkServer, connectUnix, tryReadGreeting } from '../stream/handshake';
 import { trySendRecord } from '../stream/record';
+import { argFile } from '../stream/args';
 import type * as NetOpen from '../net/open';
 import { isNet, type Service } from '../launch/service';
 
@@ -52,6 +53,22 @@ function* connectPolitely(s: Service): Generator<number, number, void> {
   }
 }
 
+/** Send the answering record through `send`, with the path's `/#` argument attached when it has one. */
+function withArg<T>(s: Service, takesArgs: boolean, send: (fds: number[]) => T): T {
+  const arg = argFile(s.path.arg, takesArgs, s.path.canonical);
+  if (arg === null) return send([]);
+  let sent: T;
+  try {
+    sent = send([arg]);
+  } catch (e) {
+    close(arg);
+    throw e;
+  }
+  if (sent instanceof Promise) return sent.finally(() => close(arg)) as T;
+  close(arg);
+  return sent;
+}
+
 /**
  * Do the client half of the rendezvous on a connected fd, each step within
  * $CS_TIMEOUT_MS; closes it on failure. An fdp stream is remembered with its path and server.
@@ -63,7 +80,7 @@ export function greetSync(s: Service, fd: number): number {
     const g = runSync(fd, 'r', ms, () => tryReadGreeting(fd, s.path.canonical), 'csopen', s.path.canonical);
     checkServer(g.server, s.md);
     // to a cs server the record says that this client speaks cs too
-    runSync(fd, 'w', ms, () => trySendRecord(fd, [], s.path.canonical, g.cs), 'csopen', s.path.canonical);
+    withArg(s, g.cs, (fds) => runSync(fd, 'w', ms, () => trySendRecord(fd, fds, s.path.canonical, g.cs), 'csopen', s.path.canonical));
     remember(fd, s.path.canonical, undefined, g.server, g.cs);
     return fd;
   } catch (e) {
@@ -83,7 +100,7 @@ export async function greetAsync(s: Service, fd: number, signal?: AbortSignal): 
     const opts = { signal, ms: handshakeTimeout(), what: 'open', path: s.path.canonical };
     const g = await runAsync(watcher, 'r', () => tryReadGreeting(fd, s.path.canonical), opts);
     checkServer(g.server, s.md);
-    await runAsync(watcher, 'w', () => trySendRecord(fd, [], s.path.canonical, g.cs), opts);
+    await withArg(s, g.cs, (fds) => runAsync(watcher, 'w', () => trySendRecord(fd, fds, s.path.canonical, g.cs), opts));
     return { fd, watcher, peer: g.server, cs: g.cs };
   } catch (e) {
     watcher.close();

@@ -29,13 +29,15 @@ export function withFlags(path: string, flags: number): string {
 }
 
 /**
- * Refuse options that mean nothing for this open: `remote` and `now` on fdp (a
+ * Refuse options that mean nothing for this open: a `/#` argument on tcp/udp (no
+ * rendezvous carries it there), `remote` and `now` on fdp (a
  * local stream has no remote host, and its open completes only with the server's
  * greeting); `now` on a `user`/`group` tcp service (its access handshake needs the
  * connection) and in the async `open()`, which never blocks anyway.
  */
 export function checkOpenOptions(p: CsPath, syscall: 'csopen' | 'open'): void {
   const { now, remote, user, group } = p.options;
+  if (p.arg !== null && p.proto !== 'fdp') throw csError('EINVAL', syscall, p.canonical, `'/#${p.arg}': arguments reach fdp servers only (libcs sends them in its own tcp authentication, which cs replaces)`);
   if (p.proto === 'fdp' && remote) throw csError('EINVAL', syscall, p.canonical, 'remote: an fdp stream is local; only tcp/udp services start on a remote host');
   if (!now) return;
   if (p.proto === 'fdp') throw csError('EINVAL', syscall, p.canonical, 'now: an fdp open completes only with the server\'s greeting; now applies to tcp/udp connects');

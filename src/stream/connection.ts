@@ -48,6 +48,8 @@ export class Connection extends Duplex {
   #watcher: Watcher;
   /** The peer's identity, from the kernel (for a client: the server's). */
   readonly peer: CsId;
+  /** On a server's connection: the client's `/#` argument split at `/#`, else null. */
+  readonly args: string[] | null;
   #fdClosed = false;
   /** Aborts sendFds waits still pending when the connection is destroyed; made by the first sendFds, so a plain close builds no error. */
   #closing: AbortController | null = null;
@@ -66,12 +68,13 @@ export class Connection extends Duplex {
   /** The peer speaks cs (its greeting or a record said so): records with descriptors go to it in the cs form. */
   #csPeer: boolean;
 
-  /** Takes ownership of `fd`, a connected non-blocking stream, and its watcher; `csPeer`: the peer is known to speak cs. */
-  constructor(readonly fd: number, readonly path: string, watcher: Watcher, peer?: CsId, csPeer = false) {
+  /** Takes ownership of `fd`, a connected non-blocking stream, and its watcher; `csPeer`: the peer is known to speak cs; `args`: a server's client's `/#` argument. */
+  constructor(readonly fd: number, readonly path: string, watcher: Watcher, peer?: CsId, csPeer = false, args: string[] | null = null) {
     super({ allowHalfOpen: false });
     this.#watcher = watcher;
     this.#csPeer = csPeer;
     this.peer = peer ?? kernelId(fd);
+    this.args = args;
     this.#fdp = !isNetPath(path);
     // every record then names its own sender (idempotent; streams cs made have it already)
     if (this.#fdp) passCred(fd);

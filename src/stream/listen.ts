@@ -11,6 +11,7 @@ import { BACKLOG, type CsId } from './flags';
 import { admission, connectUnix, withServiceSocket, writeGreeting, CS_GREETING } from './handshake';
 import { kernelId, tryRecvRecord, type RecordIn } from './record';
 import { remember } from './registry';
+import { readArgs } from './args';
 
 /** Who made the socket listening on `md`'s S-cs.mnt, by the kernel (SO_PEERCRED); null when nobody answers. */
 export function listenerOf(md: MountDir): CsId | null {
@@ -100,9 +101,13 @@ export function greet(fd: number, md: MountDir | undefined, path: string): CsId 
   return id;
 }
 
-/** Server: read the client's id record (`id` is the connection's); its `cs` says whether the client speaks cs. */
-export function tryFinishAccept(fd: number, id: CsId, path: string): RecordIn | typeof AGAIN {
-  return tryRecvRecord(fd, 0, path, () => id);
+/**
+ * Server: read the client's id record (`id` is the connection's); its `cs` says whether the
+ * client speaks cs, `args` is its `/#` argument (the descriptor that carried it is closed).
+ */
+export function tryFinishAccept(fd: number, id: CsId, path: string): (RecordIn & { args: string[] | null }) | typeof AGAIN {
+  const r = tryRecvRecord(fd, 1, path, () => id);
+  return r === AGAIN ? AGAIN : { ...r, fds: [], args: readArgs(r.fds, path) };
 }
 
 /**
@@ -110,13 +115,13 @@ export function tryFinishAccept(fd: number, id: CsId, path: string): RecordIn | 
  * non-blocking new stream within $CS_TIMEOUT_MS (a silent client costs the caller
  * that long, then ETIMEDOUT); the caller gets the stream blocking.
  */
-export function acceptSync(listenFd: number, md: MountDir | undefined, path: string): { id: CsId; fd: number } {
+export function acceptSync(listenFd: number, md: MountDir | undefined, path: string): { id: CsId; fd: number; args: string[] | null } {
   const fd = acceptPending(listenFd, 'csrecv', path);
   try {
     const id = greet(fd, md, path);
     const r = runSync(fd, 'r', handshakeTimeout(), () => tryFinishAccept(fd, id, path), 'csrecv', path);
     remember(fd, path, undefined, id, r.cs);
-    return { id, fd: handOver(fd) };
+    return { id, fd: handOver(fd), args: r.args };
   } catch (e) {
     close(fd);
     throw e as CsError;

@@ -33,7 +33,7 @@ export class Listener extends Arrivals<Connection> {
       const id = greet(fd, this.md, this.path);
       const r = await runAsync(watcher, 'r', () => tryFinishAccept(fd, id, this.path), { ms: handshakeTimeout(), what: 'accept', path: this.path });
       if (this.#closed) throw new Error('listener closed');
-      this.deliver(new Connection(fd, this.path, watcher, id, r.cs));
+      this.deliver(new Connection(fd, this.path, watcher, id, r.cs, r.args));
     } catch (e) {
       watcher.close();
       close(fd);
