@@ -6,7 +6,7 @@
 import { constants } from 'node:os';
 import { close, closeAll, csError, dup, Watcher } from '../sys';
 import type { CsId } from '../stream/flags';
-import { Connection } from '../stream/connection';
+import type { Connection } from '../stream/connection';
 import type { NetSocket } from '../net/socket-stream';
 import { recordMessage } from '../stream/record';
 import { forget, remember } from '../stream/registry';
@@ -211,7 +211,7 @@ export class ServeLoop {
   #adopt(conn: Connection | NetSocket): void {
     const fd = dup(conn.fd);
     const id = conn.peer;
-    const args = conn instanceof Connection ? conn.args : null;
+    const args = 'args' in conn ? conn.args : null;
     conn.destroy();
     remember(fd, this.path);
     const c: Client = {
