@@ -7,11 +7,11 @@ import { abortError, closeAll, csError } from '../sys';
 import type { Reply, ClientPort } from './client';
 import { connect } from './connect';
 import {
-  CAPF_ABORT_HARD, CAPF_ANYCLIENT, CAPF_EXCL, CAPF_USER, CAPF_WAITSVC, CAPMS_DISPOSE, CAPS_MAXINPROG, type CapsCred,
+  CAPF_ABORT_HARD, CAPF_ANYCLIENT, CAPF_EXCL, CAPF_USER, CAPF_WAITSVC, CAPMS_DISPOSE, type CapsCred,
 } from './constants';
 import { makeKey, type CapsKey } from './key';
 import { checkMessage, dupFds } from './message';
-import type { Queued } from './queue';
+import { closeSealed, type Queued } from './queue';
 import { registerService } from './register';
 import type { ServicePort } from './service';
 
@@ -42,10 +42,11 @@ export class CapsRequest {
   /** The process that wrote the request, as the kernel stamped it. */
   readonly cred: CapsCred;
 
+  /** Made when the request is handed out: a large one is read from its memfd then, not while it waits. */
   constructor(m: Queued, service: ServicePort) {
     this.#service = service;
     this.id = Number(m.id);
-    this.data = m.data;
+    this.data = service.load(m, 'request');
     this.fds = m.fds;
     this.cred = m.cred;
   }
@@ -59,7 +60,8 @@ export class CapsRequest {
 /** A registered service; iterate it for requests. Emits 'dispose' (id, a number) when a reply was consumed. */
 export class CapsService extends EventEmitter implements AsyncIterable<CapsRequest> {
   #port: ServicePort;
-  #ready: CapsRequest[] = [];
+  /** Requests not yet handed out. */
+  #ready: Queued[] = [];
   #takers: ((r: IteratorResult<CapsRequest>) => void)[] = [];
   #idle: IdleTimer | null = null;
   #busy: (() => void) | null = null;
@@ -126,14 +128,14 @@ export class CapsService extends EventEmitter implements AsyncIterable<CapsReque
   #drain(): void {
     for (let m = this.#port.next(); m; m = this.#port.next()) {
       if (m.state === CAPMS_DISPOSE) this.emit('dispose', Number(m.id));
-      else this.#deliver(new CapsRequest(m, this.#port));
+      else this.#deliver(m);
     }
   }
 
-  #deliver(req: CapsRequest): void {
+  #deliver(m: Queued): void {
     const taker = this.#takers.shift();
-    if (taker) taker({ value: req, done: false });
-    else this.#ready.push(req);
+    if (taker) taker({ value: new CapsRequest(m, this.#port), done: false });
+    else this.#ready.push(m);
   }
 
   #end(): void {
@@ -142,8 +144,8 @@ export class CapsService extends EventEmitter implements AsyncIterable<CapsReque
 
   /** The next request, or undefined once the service is closed. */
   request(): Promise<CapsRequest | undefined> {
-    const r = this.#ready.shift();
-    if (r) return Promise.resolve(r);
+    const m = this.#ready.shift();
+    if (m) return Promise.resolve(new CapsRequest(m, this.#port));
     if (this.closed) return Promise.resolve(undefined);
     return new Promise((resolve) => this.#takers.push((it) => resolve(it.done ? undefined : it.value)));
   }
@@ -263,7 +265,7 @@ export class CapsClient {
         c.onAbort = () => this.#abort(c);
         c.signal.addEventListener('abort', c.onAbort, { once: true });
       }
-      if (this.#port.inFlight < CAPS_MAXINPROG && this.#backlog.length === 0) this.#send(c);
+      if (this.#backlog.length === 0 && this.#port.hasRoom(data?.length ?? 0)) this.#send(c);
       else this.#wait(c);
       this.#watch();
     });
@@ -272,7 +274,7 @@ export class CapsClient {
   /** Keep a call for later, with copies: the caller may reuse its buffer and close its descriptors meanwhile. */
   #wait(c: Call): void {
     try {
-      checkMessage(c.data, c.fds, 'call', this.#port.path);
+      checkMessage(c.data, c.fds, this.#port.sendMax, 'call', this.#port.path);
       c.fds = dupFds(c.fds, 'call', this.#port.path);
     } catch (e) {
       this.#unlisten(c);
@@ -319,7 +321,7 @@ export class CapsClient {
   #drain(): void {
     const port = this.#port;
     for (let m = port.next(); m; m = port.next()) this.#settle(m as Reply);
-    while (this.#backlog.length > 0 && port.inFlight < CAPS_MAXINPROG) this.#send(this.#backlog.shift()!);
+    while (this.#backlog.length > 0 && port.hasRoom(this.#backlog[0]!.data.length)) this.#send(this.#backlog.shift()!);
     this.#watch();
   }
 
@@ -335,10 +337,13 @@ export class CapsClient {
   #settle(m: Reply): void {
     const c = this.#calls.get(m.num);
     this.#calls.delete(m.num);
-    if (!c || c.aborted) return closeAll(m.fds);
+    if (!c || c.aborted) {
+      closeSealed(m);
+      return closeAll(m.fds);
+    }
     this.#unlisten(c);
     if (m.cause === 'disconnect') c.reject(csError('ENOTCONN', 'call', this.#port.path, 'the service went away before replying'));
-    else c.resolve({ id: m.num, data: m.data, fds: m.fds, cred: m.cred });
+    else c.resolve({ id: m.num, data: this.#port.load(m, 'call'), fds: m.fds, cred: m.cred });
   }
 
   /** Disconnect; calls still waiting reject with ENOTCONN. Done when it returns, as the promise says. */

@@ -8,9 +8,12 @@ import { credOf, mayServe, messageCred } from './access';
 import { CLIENT_UNSENT } from './budget';
 import {
   CAPF_ABORT_HARD, CAPMS_REPLY, CAPS_ABORT_ATSERVER, CAPS_ABORT_BEFORESERVER, CAPS_ABORT_RETURNED, CAPS_MAXINPROG,
-  type CapsCred,
+  CAPS_MAXLARGE, CAPS_MAXMSG, type CapsCred,
 } from './constants';
-import { ABORT, ABORTED, DISPOSE, GEN, HELLO, helloPayload, handshakeVersion, REPLY, REQUEST, WELCOME, type Header } from './frame';
+import {
+  ABORT, ABORTED, DISPOSE, GEN, HELLO, helloPayload, handshakeVersion, REPLY, REQUEST, SEALED, WELCOME, WELCOME2_SIZE, type Header,
+} from './frame';
+import { incoming, outgoing, type Sealed } from './large';
 import { keyPath, type CapsKey } from './key';
 import { Link, violation } from './link';
 import { checkMessage, dupFds, idNumber } from './message';
@@ -45,6 +48,12 @@ export class ClientPort extends Port {
   #onWelcome: (() => void) | null = null;
   #gone = false;
   #aborts = new Map<number, PendingAbort>();
+  /** The largest message the service takes: CAPS_MAXMSG from a version 1 service, else the lower ceiling. */
+  #sendMax = CAPS_MAXMSG;
+  /** The CAPS version agreed on in the handshake. */
+  #version = 1;
+  /** Requests sent in sealed memfds and not yet answered (at most CAPS_MAXLARGE). */
+  #large = new Set<number>();
   /** The creds of `server`: of the replies it writes, and of those that stand in for a reply. */
   readonly serviceCred: CapsCred;
 
@@ -53,7 +62,7 @@ export class ClientPort extends Port {
     super(id, key);
     this.serviceCred = credOf(server);
     this.#link = new Link(fd, new Watcher(fd), this.path, this);
-    this.#link.send(HELLO, 0, 0, helloPayload(flags));
+    this.#link.send(HELLO, 0, 0, helloPayload(flags, this.ceiling));
     this.#link.flush();
   }
 
@@ -119,18 +128,30 @@ export class ClientPort extends Port {
     });
   }
 
+  /** The largest message the service takes. */
+  get sendMax(): number {
+    return this.#sendMax;
+  }
+
+  /** A request of `length` bytes has a slot now: fewer than CAPS_MAXINPROG in flight (and CAPS_MAXLARGE large ones). */
+  hasRoom(length: number): boolean {
+    return this.#inflight.size < CAPS_MAXINPROG && (length <= CAPS_MAXMSG || this.#large.size < CAPS_MAXLARGE);
+  }
+
   /** Queue a request; `now` sends it at once (the C-shaped call), else with the task's other frames. */
   put(data: Uint8Array, fds: readonly number[], syscall: string, now: boolean): bigint {
-    checkMessage(data, fds, syscall, this.path);
+    checkMessage(data, fds, this.#sendMax, syscall, this.path);
     if (this.#inflight.size >= CAPS_MAXINPROG) {
       throw csError('ENOBUFS', syscall, this.path, `${CAPS_MAXINPROG} messages are in flight; consume some replies first`);
     }
+    if (!this.hasRoom(data.length)) throw csError('ENOBUFS', syscall, this.path, `${CAPS_MAXLARGE} large requests await their replies`);
     if (this.#gone) throw csError('ENOTCONN', syscall, this.path, 'the service is gone');
     if (this.#link.unsent >= CLIENT_UNSENT) throw csError('ENOBUFS', syscall, this.path, 'the service is not reading this port\'s requests');
-    const owned = dupFds(fds, syscall, this.path);
+    const out = outgoing(data, dupFds(fds, syscall, this.path), syscall, this.path);
     const num = ++this.#next;
     this.#inflight.set(num, SENT);
-    this.#link.send(REQUEST, num, 0, data, owned);
+    if (out.arg === SEALED) this.#large.add(num);
+    this.#link.send(REQUEST, num, out.arg, out.payload, out.fds);
     if (now) this.#link.flush();
     return BigInt(num);
   }
@@ -197,15 +218,26 @@ export class ClientPort extends Port {
   onFrame(h: Header, payload: Buffer, fds: number[], writer: MsgCred | null): void {
     if (this.#welcome === null) {
       if (h.type !== WELCOME) throw violation(`frame type ${h.type} before WELCOME`);
-      this.#welcome = handshakeVersion(payload) === null ? constants.errno.EPROTO : payload.readUInt16LE(6);
+      const version = handshakeVersion(payload);
+      if (version !== null && (version >= 2) !== (payload.length === WELCOME2_SIZE)) throw violation(`a version ${version} WELCOME of ${payload.length} bytes`);
+      this.#welcome = version === null ? constants.errno.EPROTO : payload.readUInt16LE(6);
       this.#gen = payload.readBigInt64LE(8);
+      if (version === 2) {
+        this.#version = 2;
+        this.#sendMax = Math.max(CAPS_MAXMSG, Math.min(this.ceiling, Number(payload.readBigUInt64LE(16))));
+      }
       this.#onWelcome?.();
       return;
     }
     switch (h.type) {
       case REPLY:
         if (this.#inflight.get(h.id) !== SENT) throw violation(`REPLY to message ${h.id}, which is not awaiting one`);
-        return this.#queueReply(h.id, payload, fds, 'reply', messageCred(writer, this.server, this.serviceCred));
+        {
+          const cred = messageCred(writer, this.server, this.serviceCred);
+          if (h.arg !== SEALED) return this.#queueReply(h.id, payload, fds, 'reply', cred);
+          if (this.#version < 2) throw violation('a sealed REPLY on a version 1 connection');
+          return this.#queueReply(h.id, EMPTY, fds, 'reply', cred, incoming(payload, fds, this.ceiling));
+        }
       case ABORTED:
         return this.#aborted(h.id, h.arg);
       case GEN:
@@ -216,9 +248,10 @@ export class ClientPort extends Port {
     }
   }
 
-  #queueReply(num: number, data: Buffer, fds: number[], cause: Reply['cause'], cred = this.serviceCred): void {
+  #queueReply(num: number, data: Buffer, fds: number[], cause: Reply['cause'], cred = this.serviceCred, sealed?: Sealed): void {
     this.#inflight.set(num, REPLIED);
-    const r: Reply = { id: BigInt(num), state: CAPMS_REPLY, data, fds, cred, queued: false, num, cause };
+    this.#large.delete(num);
+    const r: Reply = { id: BigInt(num), state: CAPMS_REPLY, data, sealed, fds, cred, queued: false, num, cause };
     this.queue.push(r);
     this.notify();
   }

@@ -32,8 +32,12 @@ export const CAPS_MAXGROUPS = 16;
 export const CAPS_MAXNAMELEN = 64;
 /** Unreplied messages one client port may have; the next put fails with ENOBUFS. */
 export const CAPS_MAXINPROG = 128;
-/** The largest message (request or reply) in bytes. */
+/** The largest message (request or reply) carried inline in its frame; larger ones travel in a sealed memfd. */
 export const CAPS_MAXMSG = 128 * 1024;
+/** The default ceiling on a message in a sealed memfd; $CS_CAPS_MAXMSG sets another. */
+export const CAPS_MAXLARGEMSG = 64 * 1024 * 1024;
+/** Requests in sealed memfds one client port may have unreplied; the next large put is ENOBUFS. */
+export const CAPS_MAXLARGE = 4;
 /** The most descriptors one message carries (Linux's SCM_MAX_FD). */
 export const CAPS_MAXFDS = 253;
 

@@ -1,14 +1,14 @@
 // Checking what callers hand to put/reply (size, descriptors, message ids) and
 // taking copies of their descriptors, which stay theirs: as with cssend, nothing is closed for them.
 import { close, csError, dup, type CsError } from '../sys';
-import { CAPS_MAXFDS, CAPS_MAXMSG } from './constants';
 import { typeError } from './key';
+import { checkSize } from './large';
 
-export function checkMessage(data: unknown, fds: unknown, syscall: string, path: string): asserts data is Uint8Array {
+/** `max`: the largest message the connection carries (see large.ts). */
+export function checkMessage(data: unknown, fds: unknown, max: number, syscall: string, path: string): asserts data is Uint8Array {
   if (!(data instanceof Uint8Array)) throw typeError('msg', 'a Uint8Array or Buffer', data);
-  if (data.length > CAPS_MAXMSG) throw csError('EINVAL', syscall, path, `message is ${data.length} bytes, the limit is ${CAPS_MAXMSG}`);
   if (!Array.isArray(fds)) throw typeError('fds', 'an array of descriptors', fds);
-  if (fds.length > CAPS_MAXFDS) throw csError('EINVAL', syscall, path, `at most ${CAPS_MAXFDS} descriptors per message, got ${fds.length}`);
+  checkSize(data.length, fds.length, max, syscall, path);
   for (const fd of fds) {
     if (!Number.isInteger(fd) || fd < 0) throw csError('EBADF', syscall, path, `'${String(fd)}' is not a descriptor`);
   }

@@ -1,11 +1,12 @@
 // What service and client ports share: the queue get/wait read from, the
 // too-big-stays-queued rule, waiters for the event loop, and the per-process
 // table that names ports by small integers.
-import { abortError, csError, POLLIN, POLLOUT } from '../sys';
+import { abortError, closeAll, csError, POLLIN, POLLOUT } from '../sys';
 import type { CapsCred, CapsMsgid } from './constants';
 import { keyPath, typeError, type CapsKey } from './key';
+import { ceiling, take, takeInto } from './large';
 import type { Link } from './link';
-import { MsgQueue, type Queued } from './queue';
+import { lengthOf, MsgQueue, type Queued } from './queue';
 
 /** A descriptor to poll(2) and what to do when it is ready. */
 export interface PollTarget {
@@ -40,6 +41,8 @@ export abstract class Port {
   #holds = 0;
   #closed = false;
   readonly path: string;
+  /** The largest message this port accepts and sends ($CS_CAPS_MAXMSG when it was made). */
+  readonly ceiling = ceiling();
 
   constructor(readonly id: number, readonly key: CapsKey) {
     this.path = keyPath(key);
@@ -72,7 +75,7 @@ export abstract class Port {
    * The next message into `buf` (caps_sys_get's core): its length, or null when none is
    * queued. A message larger than `buf` stays queued; its length, id and creds are still reported.
    */
-  take(buf: Uint8Array, msgid: CapsMsgid, cred: CapsCred | undefined): number | null {
+  take(buf: Uint8Array, msgid: CapsMsgid, cred: CapsCred | undefined, syscall: string): number | null {
     const m = this.queue.first();
     if (!m) return null;
     msgid.c_id = m.id;
@@ -85,15 +88,36 @@ export abstract class Port {
       cred.groups = [...m.cred.groups];
     }
     this.peeked(m);
-    if (m.data.length > buf.length) {
+    const length = lengthOf(m);
+    if (length > buf.length) {
       msgid.fds = [];
-      return m.data.length;
+      return length;
     }
     this.queue.shift();
-    buf.set(m.data);
+    try {
+      if (m.sealed) {
+        const s = m.sealed;
+        m.sealed = undefined;
+        takeInto(s, buf, syscall, this.path);
+      } else buf.set(m.data);
+    } catch (e) {
+      closeAll(m.fds);
+      this.dequeued(m);
+      throw e;
+    }
     msgid.fds = m.fds;
     this.dequeued(m);
-    return m.data.length;
+    return length;
+  }
+
+  /** The bytes of a message next() handed out, read from its memfd the first time (once only: the memfd is closed then). */
+  load(m: Queued, syscall: string): Buffer {
+    if (m.sealed) {
+      const s = m.sealed;
+      m.sealed = undefined;
+      m.data = take(s, syscall, this.path);
+    }
+    return m.data;
   }
 
   /** The next message whatever its size (the async layer's take), or null. */

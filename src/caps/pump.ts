@@ -26,7 +26,7 @@ export function pump(port: Port, timeoutMs: number, syscall = 'poll'): void {
 /** caps_sys_get (blocking false) and caps_sys_wait (blocking true). */
 export function retrieve(port: Port, buf: Uint8Array, msgid: CapsMsgid, cred: CapsCred | undefined, blocking: boolean, syscall: string): number {
   for (let polled = false; ; polled = true) {
-    const n = port.take(buf, msgid, cred);
+    const n = port.take(buf, msgid, cred, syscall);
     if (n !== null) return n;
     port.checkAlive(syscall);
     if (polled && !blocking) throw csError('EWOULDBLOCK', syscall, port.path, 'no message is ready');

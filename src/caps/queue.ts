@@ -1,8 +1,9 @@
 // A port's queue of messages ready for get/wait, in arrival order. Entries leave
 // from the front, or from anywhere by clearing `queued` (an aborted request, a dead client);
 // the queue keeps no hold on a message's data once it has left.
-import { closeAll } from '../sys';
+import { close, closeAll } from '../sys';
 import type { CapsCred } from './constants';
+import type { Sealed } from './large';
 
 export interface Queued {
   /** The id get/wait report. */
@@ -10,11 +11,25 @@ export interface Queued {
   /** CAPMS_* */
   state: number;
   data: Buffer;
+  /** A message too large to travel inline: in its memfd (then `data` is empty) until taken. Owned like fds. */
+  sealed?: Sealed;
   /** Owned by the port until the message is handed out. */
   fds: number[];
   cred: CapsCred;
   /** Still waiting in the queue. */
   queued: boolean;
+}
+
+/** The message's length, wherever its bytes are. */
+export function lengthOf(m: Queued): number {
+  return m.sealed ? m.sealed.size : m.data.length;
+}
+
+/** Close the memfd of a message whose bytes nobody will take. */
+export function closeSealed(m: Queued): void {
+  if (!m.sealed) return;
+  close(m.sealed.fd);
+  m.sealed = undefined;
 }
 
 const COMPACT_AT = 1024;
@@ -59,6 +74,7 @@ export class MsgQueue<T extends Queued> {
     if (!m.queued) return;
     m.queued = false;
     closeAll(m.fds);
+    closeSealed(m);
     m.fds = [];
     m.data = EMPTY;
   }

@@ -13,16 +13,18 @@ import { admits, credOf, messageCred } from './access';
 import { Budget, CLIENT_HELD, SERVICE_HELD } from './budget';
 import {
   CAPF_ABORT_HARD, CAPMS_DISPOSE, CAPMS_REQUEST, CAPS_ABORT_ATSERVER, CAPS_ABORT_BEFORESERVER,
-  CAPS_ABORT_RETURNED, CAPS_MAXINPROG, type CapsCred,
+  CAPS_ABORT_RETURNED, CAPS_MAXINPROG, CAPS_MAXLARGE, CAPS_MAXMSG, type CapsCred,
 } from './constants';
 import {
-  ABORT, ABORTED, DISPOSE, GEN, genPayload, handshakeVersion, HELLO, REPLY, REQUEST, WELCOME, welcomePayload, type Header,
+  ABORT, ABORTED, CEILING_UNIT, DISPOSE, GEN, genPayload, handshakeVersion, HELLO, REPLY, REQUEST, SEALED, WELCOME, welcomePayload,
+  type Header,
 } from './frame';
 import type { CapsKey } from './key';
+import { incoming, outgoing, type Sealed } from './large';
 import { Link, violation, type LinkHandler } from './link';
 import { checkMessage, dupFds, idNumber } from './message';
 import { linkTarget, Port, removePort, type PollTarget } from './port';
-import type { Queued } from './queue';
+import { closeSealed, type Queued } from './queue';
 
 const EMPTY = Buffer.alloc(0);
 
@@ -34,6 +36,8 @@ interface Request extends Queued {
   clientId: number;
   /** Its length, counted against its client until it is replied to or dropped (which empties data). */
   size: number;
+  /** It came in a sealed memfd and is counted among its client's CAPS_MAXLARGE until answered. */
+  large: boolean;
   /** get/wait reported its id: the service may reply from now on. */
   peeked: boolean;
   replied: boolean;
@@ -54,6 +58,12 @@ class ClientLink implements LinkHandler {
   readonly byClient = new Map<number, Request>();
   /** Bytes of its requests read and not yet replied to or dropped. */
   unreplied = 0;
+  /** The CAPS version agreed on in its HELLO. */
+  version = 1;
+  /** The largest message it takes: CAPS_MAXMSG for a version 1 client, else the lower ceiling. */
+  sendMax = CAPS_MAXMSG;
+  /** Its requests in sealed memfds not yet answered (at most CAPS_MAXLARGE). */
+  large = 0;
   readonly cred: CapsCred;
 
   constructor(readonly service: ServicePort, readonly fd: number, readonly watcher: Watcher, readonly id: CsId) {
@@ -214,7 +224,7 @@ export class ServicePort extends Port {
     if (!c.admitted) throw violation(`frame type ${h.type} before HELLO`);
     switch (h.type) {
       case REQUEST:
-        return this.#request(c, h.id, payload, fds, messageCred(writer, c.id, c.cred));
+        return this.#request(c, h, payload, fds, messageCred(writer, c.id, c.cred));
       case DISPOSE: {
         const r = c.byClient.get(h.id);
         if (!r || !r.replied) throw violation(`DISPOSE of message ${h.id}, which has no reply`);
@@ -230,26 +240,43 @@ export class ServicePort extends Port {
 
   #hello(c: ClientLink, payload: Buffer): void {
     if (c.admitted) throw violation('a second HELLO');
-    const status = handshakeVersion(payload) === null
+    const version = handshakeVersion(payload);
+    const status = version === null
       ? constants.errno.EPROTONOSUPPORT
       : admits(this.flags, this.key, payload.readUInt32LE(8), c.id) ? 0 : constants.errno.EACCES;
-    c.link!.send(WELCOME, 0, 0, welcomePayload(status, this.#gen));
+    if (version === 2) {
+      c.version = 2;
+      c.sendMax = Math.max(CAPS_MAXMSG, Math.min(this.ceiling, payload.readUInt16LE(6) * CEILING_UNIT));
+    }
+    c.link!.send(WELCOME, 0, 0, welcomePayload(status, this.#gen, c.version, this.ceiling));
     if (c.timer) clearTimeout(c.timer);
     if (status !== 0) return c.link!.closeWhenFlushed();
     c.admitted = true;
   }
 
-  #request(c: ClientLink, clientId: number, data: Buffer, fds: number[], cred: CapsCred): void {
+  #request(c: ClientLink, h: Header, payload: Buffer, fds: number[], cred: CapsCred): void {
+    const clientId = h.id;
     if (c.byClient.size >= CAPS_MAXINPROG) throw violation(`more than ${CAPS_MAXINPROG} messages in flight`);
     if (c.byClient.has(clientId)) throw violation(`message id ${clientId} is already in flight`);
+    let sealed: Sealed | undefined;
+    if (h.arg === SEALED) {
+      if (c.version < 2) throw violation('a sealed REQUEST on a version 1 connection');
+      if (c.large >= CAPS_MAXLARGE) throw violation(`more than ${CAPS_MAXLARGE} sealed requests unanswered`);
+      sealed = incoming(payload, fds, this.ceiling);
+      c.large++;
+    }
+    const data = sealed ? EMPTY : payload;
+    // a large one is a descriptor until taken: it counts as the largest inline one, so a
+    // client's ABORT and DISPOSE frames are still read while its large request waits
+    const size = sealed ? CAPS_MAXMSG : payload.length;
     const num = ++this.#next;
     const r: Request = {
-      id: BigInt(num), state: CAPMS_REQUEST, data, fds, cred, queued: false,
-      num, from: c, clientId, size: data.length, peeked: false, replied: false, aborted: false,
+      id: BigInt(num), state: CAPMS_REQUEST, data, sealed, fds, cred, queued: false,
+      num, from: c, clientId, size, large: sealed !== undefined, peeked: false, replied: false, aborted: false,
     };
     c.byClient.set(clientId, r);
-    c.unreplied += data.length;
-    this.budget.add(data.length);
+    c.unreplied += size;
+    this.budget.add(size);
     this.queue.push(r);
     this.notify();
   }
@@ -268,15 +295,24 @@ export class ServicePort extends Port {
       code = CAPS_ABORT_BEFORESERVER;
       this.queue.drop(r);
       c.byClient.delete(clientId);
+      this.#answered(r);
       this.#release(r);
     } else if (r && !r.replied) {
       code = CAPS_ABORT_ATSERVER;
       if (flags & CAPF_ABORT_HARD) {
         r.aborted = true;
         c.byClient.delete(clientId);
+        this.#answered(r);
       }
     }
     c.link!.send(ABORTED, clientId, code);
+  }
+
+  /** Its client has (or is about to have) its reply: a large one no longer counts among the CAPS_MAXLARGE. */
+  #answered(r: Request): void {
+    if (!r.large) return;
+    r.large = false;
+    r.from.large--;
   }
 
   /** A request's bytes no longer count against its client (replied, or dropped before anyone saw it). */
@@ -300,22 +336,25 @@ export class ServicePort extends Port {
   /** Answer a request whose id get/wait reported (read or not); `now` as for ClientPort.put. */
   reply(id: unknown, data: Uint8Array, fds: readonly number[], syscall: string, now: boolean): void {
     const num = idNumber(id);
-    checkMessage(data, fds, syscall, this.path);
     const r = num === null ? undefined : this.#requests.get(num);
+    checkMessage(data, fds, r ? r.from.sendMax : this.ceiling, syscall, this.path);
     if (!r) throw csError('EINVAL', syscall, this.path, `message id ${String(id)} is not a retrieved, unreplied request of this port`);
+    const link = r.from.link;
+    const deliver = !r.aborted && link !== null && !link.closed;
     const owned = dupFds(fds, syscall, this.path);
+    // sealing may fail (ENOMEM): before anything changes, so the request stays replyable
+    const out = deliver ? outgoing(data, owned, syscall, this.path) : null;
+    if (!out) closeAll(owned);
     this.#requests.delete(r.num);
     this.queue.drop(r); // replied without being read (it was too big): nobody will read it now
+    closeSealed(r);
     r.replied = true;
     r.data = EMPTY; // it waits for its DISPOSE without its payload
+    this.#answered(r);
     this.#release(r);
-    const link = r.from.link;
-    if (r.aborted || !link || link.closed) {
-      closeAll(owned);
-      return this.#disposed(r);
-    }
-    link.send(REPLY, r.clientId, 0, data, owned);
-    if (now) link.flush();
+    if (!out) return this.#disposed(r);
+    link!.send(REPLY, r.clientId, out.arg, out.payload, out.fds);
+    if (now) link!.flush();
   }
 
   setgen(gen: bigint): void {
@@ -371,6 +410,7 @@ export class ServicePort extends Port {
       link.closeWhenFlushed();
       if (!link.closed) setTimeout(() => link.close(), handshakeTimeout()).unref();
     }
+    for (const r of this.#requests.values()) closeSealed(r);
     this.#requests.clear();
     removePort(this);
   }

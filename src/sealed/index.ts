@@ -21,24 +21,37 @@ export function sealBytes(data: Uint8Array): number {
 }
 
 /**
- * The contents of `fd`, a sealed memfd of at most `max` bytes. The fd stays the
- * caller's. EPERM when it is not fully sealed (its sender could still change it),
- * EMSGSIZE when larger than `max`.
+ * The size of `fd`, a sealed memfd of at most `max` bytes. EPERM when it is not
+ * fully sealed (its sender could still change it), EMSGSIZE when larger than `max`.
  */
-export function readSealed(fd: number, max: number): Buffer {
+export function sealedSize(fd: number, max: number, syscall = 'readSealed'): number {
   let seals: number;
   try {
     seals = fcntl(fd, F_GET_SEALS);
   } catch {
-    throw csError('EPERM', 'readSealed', undefined, `fd ${fd} is not a sealed memfd`);
+    throw csError('EPERM', syscall, undefined, `fd ${fd} is not a sealed memfd`);
   }
-  if ((seals & SEALS) !== SEALS) throw csError('EPERM', 'readSealed', undefined, `fd ${fd} is not fully sealed (seals 0x${seals.toString(16)})`);
+  if ((seals & SEALS) !== SEALS) throw csError('EPERM', syscall, undefined, `fd ${fd} is not fully sealed (seals 0x${seals.toString(16)})`);
   const size = fstatSync(fd).size;
-  if (size > max) throw csError('EMSGSIZE', 'readSealed', undefined, `${size} bytes, more than the ${max} allowed`);
-  const out = Buffer.allocUnsafe(size);
+  if (size > max) throw csError('EMSGSIZE', syscall, undefined, `${size} bytes, more than the ${max} allowed`);
+  return size;
+}
+
+/** The first `size` bytes of sealed `fd` into `out` (a sealed memfd cannot end early, but say so if it does). */
+export function readSealedInto(fd: number, out: Uint8Array, size: number, syscall = 'readSealed'): void {
   for (let off = 0, n; off < size; off += n) {
     n = readSync(fd, out, off, size - off, off);
-    if (n === 0) throw csError('EIO', 'readSealed', undefined, `fd ${fd} ended at ${off} of ${size} bytes`);
+    if (n === 0) throw csError('EIO', syscall, undefined, `fd ${fd} ended at ${off} of ${size} bytes`);
   }
+}
+
+/**
+ * The contents of `fd`, a sealed memfd of at most `max` bytes. The fd stays the
+ * caller's. EPERM when it is not fully sealed, EMSGSIZE when larger than `max`.
+ */
+export function readSealed(fd: number, max: number): Buffer {
+  const size = sealedSize(fd, max);
+  const out = Buffer.allocUnsafe(size);
+  readSealedInto(fd, out, size);
   return out;
 }
