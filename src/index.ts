@@ -149,14 +149,16 @@ export let CAPMS_REQUEST: typeof capsConstants.CAPMS_REQUEST, CAPMS_REQUEST_RETR
   CAPS_ABORT_BEFORESERVER: typeof capsConstants.CAPS_ABORT_BEFORESERVER,
   CAPS_ABORT_ATSERVER: typeof capsConstants.CAPS_ABORT_ATSERVER, CAPS_MAXGROUPS: typeof capsConstants.CAPS_MAXGROUPS,
   CAPS_MAXNAMELEN: typeof capsConstants.CAPS_MAXNAMELEN, CAPS_MAXINPROG: typeof capsConstants.CAPS_MAXINPROG,
-  CAPS_MAXMSG: typeof capsConstants.CAPS_MAXMSG, CAPS_MAXFDS: typeof capsConstants.CAPS_MAXFDS,
+  CAPS_MAXMSG: typeof capsConstants.CAPS_MAXMSG, CAPS_MAXLARGEMSG: typeof capsConstants.CAPS_MAXLARGEMSG,
+  CAPS_MAXLARGE: typeof capsConstants.CAPS_MAXLARGE, CAPS_MAXFDS: typeof capsConstants.CAPS_MAXFDS,
   capsMsgid: typeof capsConstants.capsMsgid, capsCred: typeof capsConstants.capsCred;
 export { type CapsMsgid, type CapsCred } from './caps/constants';
 exportOnUse(exports, () => require('./caps/constants') as typeof capsConstants, [
   'CAPMS_REQUEST', 'CAPMS_REQUEST_RETRY', 'CAPMS_REPLY', 'CAPMS_REPLY_RETRY', 'CAPMS_DISPOSE',
   'CAPF_USER', 'CAPF_GROUP', 'CAPF_WORLD', 'CAPF_ANYCLIENT', 'CAPF_EXCL', 'CAPF_WAITSVC', 'CAPF_ABORT_HARD',
   'CAPS_ABORT_NOTIMPL', 'CAPS_ABORT_RETURNED', 'CAPS_ABORT_BEFORESERVER', 'CAPS_ABORT_ATSERVER',
-  'CAPS_MAXGROUPS', 'CAPS_MAXNAMELEN', 'CAPS_MAXINPROG', 'CAPS_MAXMSG', 'CAPS_MAXFDS', 'capsMsgid', 'capsCred',
+  'CAPS_MAXGROUPS', 'CAPS_MAXNAMELEN', 'CAPS_MAXINPROG', 'CAPS_MAXMSG', 'CAPS_MAXLARGEMSG', 'CAPS_MAXLARGE', 'CAPS_MAXFDS',
+  'capsMsgid', 'capsCred',
 ]);
 export let caps_sys_service: typeof capsApi.caps_sys_service, caps_sys_client: typeof capsApi.caps_sys_client,
   caps_sys_close: typeof capsApi.caps_sys_close, caps_sys_put: typeof capsApi.caps_sys_put,
