@@ -174,6 +174,17 @@ module.exports = [
     compare: [{ a: 'sealed memfd', b: 'net' }],
   },
   {
+    name: 'capslarge',
+    title: '64 MiB CAPS request (in a sealed memfd) and a one-byte reply vs the bytes through net then a one-byte ack',
+    show: 'ms',
+    unit: 'msg',
+    sides: ({ tag, dir }) => ({
+      'client.call 64 MiB': { server: peer('cs.js', 'serve-caps-ack', capsName('large', tag)), client: peer('cs.js', 'call-large', capsName('large', tag), 64 * MiB) },
+      net: { server: peer('net.js', 'serve-sink', sock(dir, 'capslarge', tag), 64 * MiB), client: peer('net.js', 'bulk', sock(dir, 'capslarge', tag), 64 * MiB) },
+    }),
+    compare: [{ a: 'client.call 64 MiB', b: 'net' }],
+  },
+  {
     name: 'ffi',
     title: 'one trivial libc call (why the system-call layer uses koffi)',
     show: 'rate',

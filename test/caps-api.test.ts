@@ -97,6 +97,7 @@ describe('errors', () => {
       expect(req.n).toBe(size);
       await svc.call('reply', { port: sport, id: req.id, size });
       expect((await cli.call('wait', { port: cport, text: false })).n).toBe(size);
+      expect((await svc.call('wait', { port: sport })).state).toBe(cs.CAPMS_DISPOSE);
     }
   });
 

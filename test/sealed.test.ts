@@ -1,6 +1,7 @@
-// Sealed payloads between processes: 64 MiB out and back through sealed memfds, a
-// receiver that drops one unread, a sender that tries to change one after sending
-// (the seals refuse), and no descriptor left behind in any of them.
+// Sealed payloads between processes: 64 MiB out and back through sealed memfds (by
+// hand and with Connection.sendSealed/recvSealed), a receiver that drops one unread,
+// a sender that tries to change one after sending (the seals refuse), receivers that
+// refuse what is unsealed or too large, and no descriptor left behind in any of them.
 import { once } from 'node:events';
 import { closeSync, ftruncateSync, readdirSync, readlinkSync, writeSync } from 'node:fs';
 import * as cs from '../src';
@@ -69,3 +70,31 @@ test('readSealed refuses an unsealed memfd (EPERM) and one over the ceiling (EMS
   expect(() => cs.readSealed(big, 4096)).toThrow(expect.objectContaining({ code: 'EMSGSIZE' }));
   closeSync(big);
 });
+
+test('Connection.sendSealed and recvSealed: one call each way, 64 MiB there and back, nothing left open', async () => {
+  const path = name('one-call');
+  await startFixture('sealed-peer.js', [path, 'echo']);
+  const before = openFds();
+  const conn = await cs.open(path);
+  const data = payload();
+  await conn.sendSealed(data);
+  expect((await conn.recvSealed()).equals(data)).toBe(true);
+  conn.destroy();
+  expect(openFds()).toEqual(before);
+}, 60000);
+
+test('recvSealed refuses an unsealed memfd (EPERM) and one over its max (EMSGSIZE), closing each', async () => {
+  const path = name('refuse');
+  await startFixture('sealed-peer.js', [path, 'return']);
+  const before = openFds();
+  const conn = await cs.open(path);
+  await conn.sendSealed(Buffer.alloc(4097, 1));
+  await expect(conn.recvSealed({ max: 4096 })).rejects.toMatchObject({ code: 'EMSGSIZE', syscall: 'recvSealed', path: conn.path });
+  const open = sys.memfd('unsealed');
+  writeSync(open, 'changeable');
+  await conn.sendFds([open]);
+  closeSync(open);
+  await expect(conn.recvSealed()).rejects.toMatchObject({ code: 'EPERM', syscall: 'recvSealed' });
+  conn.destroy();
+  expect(openFds()).toEqual(before);
+}, 60000);

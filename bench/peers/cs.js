@@ -1,10 +1,11 @@
 // cs through its public API, one process per role (the namespace root is $CS_MOUNT_LOCAL).
 //   cs.js serve-fd-sync|serve-fd-async|serve-accept PATH     serve-sink PATH SIZE
-//   cs.js serve-caps-sync|serve-caps NAME
+//   cs.js serve-caps-sync|serve-caps NAME    serve-caps-ack NAME (answers every request with its first byte)
 //   cs.js fd-sync PATH          16 bytes + a cssend record with 1 fd, back again (csopen/cssend/csrecv)
 //   cs.js fd-async PATH         a record with 1 fd, back again (Connection.sendFds/recvFds)
 //   cs.js caps-sync NAME        64-byte caps_sys_put + caps_sys_wait
 //   cs.js call NAME WINDOW CONNS  64-byte client.call(), WINDOW in flight on each of CONNS clients
+//   cs.js call-large NAME SIZE  a SIZE-byte client.call() (a sealed memfd above 128 KiB), one at a time
 //   cs.js open|csopen PATH      open (async) or csopen, then close
 //   cs.js burst PATH TOTAL INFLIGHT  open + close TOTAL times, INFLIGHT at once
 //   cs.js bulk PATH SIZE        SIZE bytes one way through a Connection, then a one-byte ack
@@ -114,6 +115,11 @@ const roles = {
     console.log('ready');
     for await (const req of svc) req.reply(req.data);
   },
+  async 'serve-caps-ack'() {
+    const svc = await caps.service(path, { access: CAPF_ANYCLIENT });
+    console.log('ready');
+    for await (const req of svc) req.reply(req.data.subarray(0, 1));
+  },
   'fd-sync'() {
     const fd = csopen(path);
     const file = fs.openSync('/dev/null', 'r');
@@ -147,6 +153,15 @@ const roles = {
     const clients = [];
     for (let i = 0; i < b; i++) clients.push(await caps.client(path, { uid: process.geteuid() }));
     control(loopAsync(clients.map((c) => () => c.call(SMALL)), a));
+  },
+  async 'call-large'() {
+    const client = await caps.client(path, { uid: process.geteuid() });
+    const data = Buffer.alloc(a, 'b');
+    control(loopTimed(async () => {
+      const t0 = process.hrtime.bigint();
+      await client.call(data);
+      return process.hrtime.bigint() - t0;
+    }));
   },
   open: () => control(loopAsync([openClose])),
   csopen: () => control(loopSync(() => csclose(csopen(path)))),

@@ -78,9 +78,7 @@ export function incoming(payload: Buffer, fds: number[], max: number): Sealed {
 /** Read `s` into `out` and close its memfd. */
 export function takeInto(s: Sealed, out: Uint8Array, syscall: string, path: string): void {
   try {
-    readSealedInto(s.fd, out, s.size, syscall);
-  } catch (e) {
-    throw csError((e as CsError).code ?? 'EIO', syscall, path, (e as Error).message);
+    readSealedInto(s.fd, out, s.size, syscall, path);
   } finally {
     close(s.fd);
   }

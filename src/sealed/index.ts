@@ -4,6 +4,9 @@
 import { fstatSync, readSync, writeSync } from 'node:fs';
 import { close, csError, fcntl, sealableMemfd, F_ADD_SEALS, F_GET_SEALS, F_SEAL_GROW, F_SEAL_SEAL, F_SEAL_SHRINK, F_SEAL_WRITE } from '../sys';
 
+/** The default ceiling of Connection.recvSealed. */
+export const SEALED_MAX = 64 * 1024 * 1024;
+
 /** Every seal: no write, no size change, no change to the seals themselves. */
 const SEALS = F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL;
 
@@ -24,24 +27,24 @@ export function sealBytes(data: Uint8Array): number {
  * The size of `fd`, a sealed memfd of at most `max` bytes. EPERM when it is not
  * fully sealed (its sender could still change it), EMSGSIZE when larger than `max`.
  */
-export function sealedSize(fd: number, max: number, syscall = 'readSealed'): number {
+export function sealedSize(fd: number, max: number, syscall = 'readSealed', path?: string): number {
   let seals: number;
   try {
     seals = fcntl(fd, F_GET_SEALS);
   } catch {
-    throw csError('EPERM', syscall, undefined, `fd ${fd} is not a sealed memfd`);
+    throw csError('EPERM', syscall, path, `fd ${fd} is not a sealed memfd`);
   }
-  if ((seals & SEALS) !== SEALS) throw csError('EPERM', syscall, undefined, `fd ${fd} is not fully sealed (seals 0x${seals.toString(16)})`);
+  if ((seals & SEALS) !== SEALS) throw csError('EPERM', syscall, path, `fd ${fd} is not fully sealed (seals 0x${seals.toString(16)})`);
   const size = fstatSync(fd).size;
-  if (size > max) throw csError('EMSGSIZE', syscall, undefined, `${size} bytes, more than the ${max} allowed`);
+  if (size > max) throw csError('EMSGSIZE', syscall, path, `${size} bytes, more than the ${max} allowed`);
   return size;
 }
 
 /** The first `size` bytes of sealed `fd` into `out` (a sealed memfd cannot end early, but say so if it does). */
-export function readSealedInto(fd: number, out: Uint8Array, size: number, syscall = 'readSealed'): void {
+export function readSealedInto(fd: number, out: Uint8Array, size: number, syscall = 'readSealed', path?: string): void {
   for (let off = 0, n; off < size; off += n) {
     n = readSync(fd, out, off, size - off, off);
-    if (n === 0) throw csError('EIO', syscall, undefined, `fd ${fd} ended at ${off} of ${size} bytes`);
+    if (n === 0) throw csError('EIO', syscall, path, `fd ${fd} ended at ${off} of ${size} bytes`);
   }
 }
 
@@ -49,9 +52,9 @@ export function readSealedInto(fd: number, out: Uint8Array, size: number, syscal
  * The contents of `fd`, a sealed memfd of at most `max` bytes. The fd stays the
  * caller's. EPERM when it is not fully sealed, EMSGSIZE when larger than `max`.
  */
-export function readSealed(fd: number, max: number): Buffer {
-  const size = sealedSize(fd, max);
+export function readSealed(fd: number, max: number, syscall = 'readSealed', path?: string): Buffer {
+  const size = sealedSize(fd, max, syscall, path);
   const out = Buffer.allocUnsafe(size);
-  readSealedInto(fd, out, size);
+  readSealedInto(fd, out, size, syscall, path);
   return out;
 }
