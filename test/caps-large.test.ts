@@ -85,7 +85,7 @@ function sendSealed(fd: number, id: number, memfd: number, announced: number): v
 
 /** The service closed the connection without a word: end of stream within 5 s. */
 function closedByService(fd: number): boolean {
-  return readUpTo(fd, 1).length === 0;
+  return cs.cspoll([{ fd, events: 'r' }], 5000).length === 1 && sys.readRaw(fd, Buffer.alloc(1)) === 0;
 }
 
 /** This process's descriptors that are memfds made for sealed messages. */
