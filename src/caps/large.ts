@@ -76,7 +76,7 @@ export function incoming(payload: Buffer, fds: number[], max: number): Sealed {
 }
 
 /** Read `s` into `out` and close its memfd. */
-export function takeInto(s: Sealed, out: Uint8Array, syscall: string, path: string): void {
+export function bytesInto(s: Sealed, out: Uint8Array, syscall: string, path: string): void {
   try {
     readSealedInto(s.fd, out, s.size, syscall, path);
   } finally {
@@ -85,8 +85,8 @@ export function takeInto(s: Sealed, out: Uint8Array, syscall: string, path: stri
 }
 
 /** Read `s` into a new Buffer and close its memfd. */
-export function take(s: Sealed, syscall: string, path: string): Buffer {
+export function bytesOf(s: Sealed, syscall: string, path: string): Buffer {
   const out = Buffer.allocUnsafe(s.size);
-  takeInto(s, out, syscall, path);
+  bytesInto(s, out, syscall, path);
   return out;
 }

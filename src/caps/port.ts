@@ -4,7 +4,7 @@
 import { abortError, closeAll, csError, POLLIN, POLLOUT } from '../sys';
 import type { CapsCred, CapsMsgid } from './constants';
 import { keyPath, typeError, type CapsKey } from './key';
-import { ceiling, take, takeInto } from './large';
+import { bytesInto, bytesOf, ceiling } from './large';
 import type { Link } from './link';
 import { lengthOf, MsgQueue, type Queued } from './queue';
 
@@ -98,7 +98,7 @@ export abstract class Port {
       if (m.sealed) {
         const s = m.sealed;
         m.sealed = undefined;
-        takeInto(s, buf, syscall, this.path);
+        bytesInto(s, buf, syscall, this.path);
       } else buf.set(m.data);
     } catch (e) {
       closeAll(m.fds);
@@ -115,7 +115,7 @@ export abstract class Port {
     if (m.sealed) {
       const s = m.sealed;
       m.sealed = undefined;
-      m.data = take(s, syscall, this.path);
+      m.data = bytesOf(s, syscall, this.path);
     }
     return m.data;
   }
