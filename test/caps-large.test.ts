@@ -1,5 +1,5 @@
 // CAPS messages above 128 KiB, carried by sealed memfds between real processes: 64 MiB
-// requests and replies both ways through both APIs, receivers that drop them unread,
+// requests and replies both ways through both APIs, receivers that drop them unread, aborts,
 // senders that try to change them after sending, ceilings, the large-request window,
 // and hostile peers handing over descriptors that are not what they announce. Every
 // test compares the descriptors of the processes involved before and after.
@@ -191,6 +191,27 @@ describe('receivers that drop a large message unread', () => {
     expect(await cli.call('fds')).toBe(cliBefore);
   }, 60000);
 });
+
+test('an aborted large request, and one replied to unread after a hard abort: the service closes each memfd, never having copied it', async () => {
+  const { svc, sport, cli, cport } = await pair('abort');
+  const svcBefore = await svc.call('fds');
+  const cliBefore = await cli.call('fds');
+  const first = await cli.call('put', { port: cport, size: 64 * MiB });
+  expect(await cli.call('abort', { port: cport, id: first, flags: 0 })).toBe(cs.CAPS_ABORT_BEFORESERVER);
+  expect(await cli.call('wait', { port: cport })).toMatchObject({ id: first, n: 0 });
+  expect(await svc.call('fds')).toBe(svcBefore);
+
+  const second = await cli.call('put', { port: cport, size: 64 * MiB });
+  const req = await svc.call('wait', { port: sport, size: 16 });
+  expect(req.n).toBe(64 * MiB);
+  expect(await cli.call('abort', { port: cport, id: second, flags: cs.CAPF_ABORT_HARD })).toBe(cs.CAPS_ABORT_ATSERVER);
+  expect(await cli.call('get', { port: cport })).toMatchObject({ id: second, n: 0 });
+  expect(await svc.call('fds')).toBe(svcBefore + 1); // the service still holds it, unread
+  await svc.call('reply', { port: sport, id: req.id, text: 'late' });
+  expect(await svc.call('wait', { port: sport })).toMatchObject({ id: req.id, state: cs.CAPMS_DISPOSE });
+  expect(await svc.call('fds')).toBe(svcBefore);
+  expect(await cli.call('fds')).toBe(cliBefore);
+}, 60000);
 
 describe('senders', () => {
   test('a sender cannot change a sealed message after sending: write and ftruncate are EPERM, the service gets the bytes as sent', async () => {

@@ -1,5 +1,5 @@
 // Sealed payloads between processes: 64 MiB out and back through sealed memfds (by
-// hand and with Connection.sendSealed/recvSealed), a receiver that drops one unread,
+// hand and with sendSealed/recvSealed), a receiver that drops one unread,
 // a sender that tries to change one after sending (the seals refuse), receivers that
 // refuse what is unsealed or too large, and no descriptor left behind in any of them.
 import { once } from 'node:events';
@@ -9,7 +9,7 @@ import * as sys from '../src/sys';
 import { freshRootEachTest, openFds, startFixture } from './helpers';
 
 let seq = 0;
-const name = (what: string) => `/dev/fdp/local/${what}${process.pid}x${seq++}`;
+const name = (what: string): `/dev/fdp/${string}` => `/dev/fdp/local/${what}${process.pid}x${seq++}`;
 const MiB = 1 << 20;
 
 freshRootEachTest();
@@ -71,14 +71,14 @@ test('readSealed refuses an unsealed memfd (EPERM) and one over the ceiling (EMS
   closeSync(big);
 });
 
-test('Connection.sendSealed and recvSealed: one call each way, 64 MiB there and back, nothing left open', async () => {
+test('sendSealed and recvSealed: one call each way, 64 MiB there and back, nothing left open', async () => {
   const path = name('one-call');
   await startFixture('sealed-peer.js', [path, 'echo']);
   const before = openFds();
   const conn = await cs.open(path);
   const data = payload();
-  await conn.sendSealed(data);
-  expect((await conn.recvSealed()).equals(data)).toBe(true);
+  await cs.sendSealed(conn, data);
+  expect((await cs.recvSealed(conn)).equals(data)).toBe(true);
   conn.destroy();
   expect(openFds()).toEqual(before);
 }, 60000);
@@ -88,13 +88,13 @@ test('recvSealed refuses an unsealed memfd (EPERM) and one over its max (EMSGSIZ
   await startFixture('sealed-peer.js', [path, 'return']);
   const before = openFds();
   const conn = await cs.open(path);
-  await conn.sendSealed(Buffer.alloc(4097, 1));
-  await expect(conn.recvSealed({ max: 4096 })).rejects.toMatchObject({ code: 'EMSGSIZE', syscall: 'recvSealed', path: conn.path });
+  await cs.sendSealed(conn, Buffer.alloc(4097, 1));
+  await expect(cs.recvSealed(conn, { max: 4096 })).rejects.toMatchObject({ code: 'EMSGSIZE', syscall: 'recvSealed', path: conn.path });
   const open = sys.memfd('unsealed');
   writeSync(open, 'changeable');
   await conn.sendFds([open]);
   closeSync(open);
-  await expect(conn.recvSealed()).rejects.toMatchObject({ code: 'EPERM', syscall: 'recvSealed' });
+  await expect(cs.recvSealed(conn)).rejects.toMatchObject({ code: 'EPERM', syscall: 'recvSealed' });
   conn.destroy();
   expect(openFds()).toEqual(before);
 }, 60000);

@@ -41,6 +41,7 @@ Environment:
   CS_PATH          colon-separated directories holding lib/cs, searched first for launch entries
   CS_TIMEOUT_MS    how long a rendezvous step or a start may take (default 10000)
   CS_IDLE_MS       idle period before a server retires (default 300000; 0 never)
+  CS_CAPS_MAXMSG   largest CAPS message a port takes and sends, in bytes (default 67108864)
   CS_HOSTS_FILE    an /etc/hosts-style file used instead of the system resolver
   CS_REMOTE_SHELL  command that runs cs on another host (default ssh)
   CS_STAT_DIR      host status directory (default <root>/stat)

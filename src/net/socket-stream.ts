@@ -33,16 +33,6 @@ export class NetSocket extends Socket {
   recvFds(_opts?: { max?: number; signal?: AbortSignal }): Promise<never> {
     return Promise.reject(noDescriptors('recvFds', this.path));
   }
-
-  /** As sendFds: EOPNOTSUPP. */
-  sendSealed(_data: Uint8Array, _opts?: { signal?: AbortSignal }): Promise<never> {
-    return Promise.reject(noDescriptors('cssend', this.path));
-  }
-
-  /** As recvFds: EOPNOTSUPP. */
-  recvSealed(_opts?: { max?: number; signal?: AbortSignal }): Promise<never> {
-    return Promise.reject(noDescriptors('recvSealed', this.path));
-  }
 }
 
 function noDescriptors(syscall: string, path: string): Error {

@@ -1,11 +1,15 @@
 // Sealed payloads: bytes put in a memfd that is then sealed against writing, growing,
 // shrinking and further sealing, so a process that receives the descriptor can trust
-// the contents cannot change under it, whatever the sender does afterwards.
+// the contents cannot change under it, whatever the sender does afterwards; and the
+// one-call forms that send and receive them as a record on a Connection.
 import { fstatSync, readSync, writeSync } from 'node:fs';
-import { close, csError, fcntl, sealableMemfd, F_ADD_SEALS, F_GET_SEALS, F_SEAL_GROW, F_SEAL_SEAL, F_SEAL_SHRINK, F_SEAL_WRITE } from '../sys';
+import type { Connection, FdOptions } from '../stream';
+import {
+  close, closeAll, csError, fcntl, sealableMemfd, F_ADD_SEALS, F_GET_SEALS, F_SEAL_GROW, F_SEAL_SEAL, F_SEAL_SHRINK, F_SEAL_WRITE,
+} from '../sys';
 
-/** The default ceiling of Connection.recvSealed. */
-export const SEALED_MAX = 64 * 1024 * 1024;
+/** The default ceiling of recvSealed. */
+const SEALED_MAX = 64 * 1024 * 1024;
 
 /** Every seal: no write, no size change, no change to the seals themselves. */
 const SEALS = F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL;
@@ -57,4 +61,30 @@ export function readSealed(fd: number, max: number, syscall = 'readSealed', path
   const out = Buffer.allocUnsafe(size);
   readSealedInto(fd, out, size, syscall, path);
   return out;
+}
+
+/** `data` in a sealed memfd, sent on `conn` as one record (sealBytes, sendFds, then this process's fd is closed). */
+export async function sendSealed(conn: Connection, data: Uint8Array, opts: FdOptions = {}): Promise<void> {
+  const fd = sealBytes(data);
+  try {
+    await conn.sendFds([fd], opts);
+  } finally {
+    close(fd);
+  }
+}
+
+/**
+ * The bytes of the sealed memfd in the next record on `conn`, at most `max` (default
+ * 64 MiB); the descriptor is closed whatever happens. EPROTO when the record carries
+ * no descriptor, EMSGSIZE when more than one or larger than `max`, EPERM when it is not
+ * a fully sealed memfd.
+ */
+export async function recvSealed(conn: Connection, opts: FdOptions & { max?: number } = {}): Promise<Buffer> {
+  const { fds } = await conn.recvFds({ signal: opts.signal, max: 1 });
+  try {
+    if (fds.length !== 1) throw csError('EPROTO', 'recvSealed', conn.path, 'the record carries no descriptor');
+    return readSealed(fds[0]!, opts.max ?? SEALED_MAX, 'recvSealed', conn.path);
+  } finally {
+    closeAll(fds);
+  }
 }

@@ -16,7 +16,6 @@ import { forget, remember } from './registry';
 import { isNetPath } from '../path';
 import { adopt, runAsync } from '../io';
 import { unixStreamPath } from './attach';
-import { readSealed, sealBytes, SEALED_MAX } from '../sealed';
 
 /**
  * The most one read of an fdp stream takes: all that is queued up to this, landing in
@@ -132,32 +131,6 @@ export class Connection extends Duplex {
     const r = checkRecord(a.r, a.bytes, max, this.path, () => this.peer);
     if (r.cs) this.#csPeer = true;
     return { id: r.id, fds: r.fds };
-  }
-
-  /** `data` in a sealed memfd, sent as one record (sealBytes, sendFds, then our copy of the fd is closed). */
-  async sendSealed(data: Uint8Array, opts: FdOptions = {}): Promise<void> {
-    this.#check('cssend');
-    const fd = sealBytes(data);
-    try {
-      await this.sendFds([fd], opts);
-    } finally {
-      close(fd);
-    }
-  }
-
-  /**
-   * The bytes of the next record's sealed memfd, at most `max` (default 64 MiB);
-   * the descriptor is closed whatever happens. EPROTO when the record does not hold
-   * exactly one descriptor, EPERM when it is not a fully sealed memfd, EMSGSIZE above `max`.
-   */
-  async recvSealed(opts: FdOptions & { max?: number } = {}): Promise<Buffer> {
-    const { fds } = await this.recvFds({ signal: opts.signal, max: 1 });
-    try {
-      if (fds.length !== 1) throw csError('EPROTO', 'recvSealed', this.path, 'the record carries no descriptor');
-      return readSealed(fds[0]!, opts.max ?? SEALED_MAX, 'recvSealed', this.path);
-    } finally {
-      closeAll(fds);
-    }
   }
 
   #nextRecord(signal?: AbortSignal): Promise<Arrived> {
