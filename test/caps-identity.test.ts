@@ -90,7 +90,7 @@ async function serviceAndRawClient(): Promise<{ svcPid: number; conn: Connection
   const name = unique('raw');
   const svc = await startFixture('caps-service.js', [name, JSON.stringify({ access: ANY })]);
   const conn = (await cs.open(cs.capsPath({ name, uid: 0, gid: -1 }))) as Connection;
-  await write(conn, frame(HELLO, 0, helloPayload(ANY)));
+  await write(conn, frame(HELLO, 0, helloPayload(ANY, cs.CAPS_MAXLARGEMSG)));
   const w = await nextFrame(conn);
   expect(w).toMatchObject({ type: WELCOME });
   expect(w!.payload.readUInt16LE(6)).toBe(0);
@@ -152,7 +152,7 @@ describe('each CAPS message names the process that wrote it', () => {
       const portCall = cli.call('client', { ...key, flags: ANY });
       const conn = (await listener.accept())!;
       expect(await take(conn, HEADER_SIZE + HELLO_SIZE)).not.toBeNull();
-      await write(conn, frame(WELCOME, 0, welcomePayload(0, 1n)));
+      await write(conn, frame(WELCOME, 0, welcomePayload(0, 1n, 1, 0))); // a version 1 service
       const port = await portCall;
       expect(WELCOME_SIZE).toBe(16);
 
