@@ -12,6 +12,7 @@ import { printListing, type Listing } from './listing';
 import { openAndPrint, runOnStream } from './open';
 import { asUsage, printJson, printLines, reportFailure, usageError } from './output';
 import { prune } from './prune';
+import { restartService } from '../launch/restart';
 import { socketPlace } from './socket';
 import { checkHost, translateHost } from './translate';
 
@@ -42,6 +43,7 @@ Environment:
   CS_TIMEOUT_MS    how long a rendezvous step or a start may take (default 10000)
   CS_IDLE_MS       idle period before a server retires (default 300000; 0 never)
   CS_CAPS_MAXMSG   largest CAPS message a port takes and sends, in bytes (default 67108864)
+  CS_DRAIN_MS      how long a replaced server may take to finish its clients (default 30000)
   CS_HOSTS_FILE    an /etc/hosts-style file used instead of the system resolver
   CS_REMOTE_SHELL  command that runs cs on another host (default ssh)
   CS_STAT_DIR      host status directory (default <root>/stat)
@@ -147,6 +149,13 @@ function openOptions(y: Argv): Argv {
     .example('cs --socket /dev/fdp/local/echo', 'the socket path for a systemd .socket unit');
 }
 
+function restartOptions(y: Argv): Argv {
+  return y
+    .positional('path', { type: 'string', describe: 'the cs path of a running service that has a launch entry' })
+    .option('drain', { type: 'number', requiresArg: true, describe: 'milliseconds the old server may take to finish its clients before it is killed (default $CS_DRAIN_MS, else 30000)' })
+    .example('cs restart /dev/fdp/local/echo', 'replace the echo server by a new one started from its launch entry; no client is refused or dropped');
+}
+
 function portOptions(y: Argv): Argv {
   return y
     .positional('name', { type: 'string', describe: 'a service name or port number' })
@@ -187,7 +196,8 @@ export async function cs(argv: string[]): Promise<number> {
       + 'cs -k SIG PATH\n'
       + 'cs --socket PATH\n'
       + 'cs -t HOST\n'
-      + 'cs port NAME [--proto tcp|udp]\n\n'
+      + 'cs port NAME [--proto tcp|udp]\n'
+      + 'cs restart [--drain MS] PATH\n\n'
       + 'Open, start, list and signal cs services by path name.')
     .command('port [name]', 'print the tcp/udp port a service name maps to', (y) => (helpOf = portOptions(y)), (a) => settle(a, helpOf!, async () => {
       if (a.name === undefined) throw usageError('missing NAME');
@@ -196,6 +206,17 @@ export async function cs(argv: string[]): Promise<number> {
       const answer = { service: name, proto, port: asUsage(() => csport(proto, name)) };
       if (a.json) printJson(answer);
       else printLines([String(answer.port)]);
+      return 0;
+    }))
+    .command('restart [path]', 'replace the server of PATH by a new one without refusing or dropping a client', (y) => (helpOf = restartOptions(y)), (a) => settle(a, helpOf!, async () => {
+      if (a.path === undefined) throw usageError('missing PATH');
+      const path = String(a.path);
+      asUsage(() => parsePath(path));
+      const drain = a.drain as number | undefined;
+      if (drain !== undefined && !(Number.isInteger(drain) && drain >= 0)) throw usageError(`--drain takes milliseconds, got '${a.drain}'`);
+      const done = await restartService(path, drain);
+      if (a.json) printJson(done);
+      else printLines([`${done.newPid} ${done.path}`]);
       return 0;
     }))
     .command('$0 [path] [command..]', 'open PATH (starting its service if needed) and print its canonical path, or run COMMAND on it', openOptions,

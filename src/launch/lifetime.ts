@@ -1,6 +1,7 @@
 // How long a server lives: it retires after an idle period with nothing to do
-// (default 5 minutes, $CS_IDLE_MS, 0 = never), and it cleans up its namespace
-// records when the process exits or gets SIGTERM/SIGINT.
+// (default 5 minutes, $CS_IDLE_MS, 0 = never), it cleans up its namespace
+// records when the process exits or gets SIGTERM/SIGINT, and DRAIN_SIGNAL (which
+// `cs restart` sends the server it replaces) makes it finish its clients and exit.
 
 /** The default idle period: five minutes, as the issue asks. */
 export const DEFAULT_IDLE_MS = 5 * 60 * 1000;
@@ -13,6 +14,16 @@ export function idlePeriod(option: number | undefined, slave: boolean): number {
   return process.env.CS_IDLE_MS && Number.isFinite(env) && env >= 0 ? env : DEFAULT_IDLE_MS;
 }
 
+/** How long a draining server waits for its connections by default: 30 s, as the issue asks. */
+export const DEFAULT_DRAIN_MS = 30 * 1000;
+
+/** The drain deadline in ms: the option, else $CS_DRAIN_MS, else the default. */
+export function drainPeriod(option: number | undefined): number {
+  if (option !== undefined) return option;
+  const env = Number(process.env.CS_DRAIN_MS);
+  return process.env.CS_DRAIN_MS && Number.isFinite(env) && env >= 0 ? env : DEFAULT_DRAIN_MS;
+}
+
 /**
  * Counts what keeps a server busy (connections, descriptors it holds for others)
  * and calls `onIdle` once nothing has for `ms` in a row. The timer never keeps the
@@ -22,6 +33,7 @@ export class IdleTimer {
   #busy = 0;
   #timer: NodeJS.Timeout | null = null;
   #stopped = false;
+  #whenFree: (() => void)[] = [];
 
   constructor(private readonly ms: number, private readonly onIdle: () => void) {
     this.#arm();
@@ -36,8 +48,15 @@ export class IdleTimer {
       if (!held) return;
       held = false;
       this.#busy--;
+      if (this.#busy === 0) for (const resolve of this.#whenFree.splice(0)) resolve();
       this.#arm();
     };
+  }
+
+  /** Resolves once nothing holds the server (at once if nothing does). */
+  whenFree(): Promise<void> {
+    if (this.#busy === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#whenFree.push(resolve));
   }
 
   /** Count the idle period from now again (when nothing holds the server). */
@@ -72,9 +91,17 @@ export interface Ending {
   interrupt(signal: NodeJS.Signals): boolean;
   /** The process is exiting: remove what must not outlive it (synchronously). */
   exiting(): void;
+  /** DRAIN_SIGNAL arrived: stop accepting and resolve once the clients are done (without it the process just ends). */
+  drain?(): Promise<void>;
 }
 
 const SIGNALS = ['SIGTERM', 'SIGINT'] as const;
+/**
+ * Stop accepting, finish the connections, exit: the signal a replaced server gets.
+ * SIGUSR2, as nginx's binary upgrade uses: nothing sends it by accident (a terminal
+ * sends SIGWINCH to whatever runs in it), and a server that does not handle it ends at once.
+ */
+export const DRAIN_SIGNAL = 'SIGUSR2';
 const live = new Set<Ending>();
 
 function onSignal(signal: NodeJS.Signals): void {
@@ -89,13 +116,23 @@ function onExit(): void {
   for (const e of live) e.exiting();
 }
 
+function onDrain(): void {
+  // asked before the drains start, which let go of the signal
+  const onlyUs = process.listenerCount(DRAIN_SIGNAL) === 1;
+  const draining = [...live].map((e) => e.drain?.());
+  // the signal ends the process once its servers are done, unless the program listens for it too
+  if (onlyUs) void Promise.allSettled(draining).then(() => process.exit(0));
+}
+
 function install(): void {
   for (const s of SIGNALS) process.on(s, onSignal);
+  process.on(DRAIN_SIGNAL, onDrain);
   process.on('exit', onExit);
 }
 
 function uninstall(): void {
   for (const s of SIGNALS) process.off(s, onSignal);
+  process.off(DRAIN_SIGNAL, onDrain);
   process.off('exit', onExit);
 }
 

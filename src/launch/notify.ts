@@ -43,12 +43,17 @@ let watchdog: NodeJS.Timeout | null = null;
 /** Report failures of a notification (they never stop the server). */
 export type NotifyFailure = (err: CsError) => void;
 
+/** Errors that say nobody receives at NOTIFY_SOCKET any more (`cs restart` listens only until READY=1). */
+const GONE = ['ECONNREFUSED', 'ENOENT'];
+
 function notify(state: string, onFailure: NotifyFailure): void {
   try {
     supervisor ??= readEnvironment();
     if (supervisor) send(supervisor, state);
   } catch (e) {
-    onFailure(e as CsError);
+    // a supervisor that went away is not reported to again
+    if (GONE.includes((e as CsError).code)) supervisor = null;
+    else onFailure(e as CsError);
   }
 }
 

@@ -2,7 +2,8 @@
 // listening socket that cs auto-start, systemd or a parent handed over (LISTEN_FDS),
 // else creates the service itself; gives each client to a callback as a Connection; retires after
 // an idle period; removes its S-cs.mnt/P-cs.mnt records on close, exit, SIGTERM and SIGINT
-// (a socket that no cs process made, such as systemd's, stays); reports to a supervisor (sd_notify).
+// (a socket that no cs process made, such as systemd's, stays); drains and exits on
+// DRAIN_SIGNAL (`cs restart`); reports to a supervisor (sd_notify).
 import { abortError, localInet, localUnixPath } from '../sys';
 import { adopt, closeOnAbort, waitSync } from '../io';
 import { lockSync, recordedPid, recordedServer, recordPid, removeRecords, type MountDir } from '../namespace';
@@ -16,7 +17,7 @@ import { remember } from '../stream/registry';
 import { listenOn } from './create';
 import { resolveService, type Service } from './service';
 import { takeHandedListener } from './activation';
-import { IdleTimer, idlePeriod, untilProcessEnd } from './lifetime';
+import { drainPeriod, IdleTimer, idlePeriod, untilProcessEnd } from './lifetime';
 import { notifyReady, notifyStopping } from './notify';
 
 // tcp services only: an fdp server never loads the net layer
@@ -30,6 +31,8 @@ export interface ServeOptions {
   slave?: boolean;
   /** Called on SIGTERM/SIGINT before the server closes; return false to keep serving instead. */
   onSignal?: (signal: NodeJS.Signals) => boolean | void;
+  /** Milliseconds a drain (DRAIN_SIGNAL, or drain() without an argument) waits for the connections before it closes them. Default $CS_DRAIN_MS, else 30 s. */
+  drain?: number;
   /** Aborting it closes the server. */
   signal?: AbortSignal;
 }
@@ -45,7 +48,7 @@ export function serverLog(path: string, text: string): void {
 
 
 /** True when `fd` is bound to the service's S-cs.mnt (directly, or through a directory fd for a long path). */
-function boundToService(fd: number, md: MountDir): boolean {
+export function boundToService(fd: number, md: MountDir): boolean {
   const name = localUnixPath(fd);
   return name === md.socket || /^\/proc\/self\/fd\/\d+\/S-cs\.mnt$/.test(name);
 }
@@ -103,9 +106,12 @@ export class Server {
   readonly #idle: IdleTimer;
   readonly #forgetAtEnd: () => void;
   readonly #removeRecords: () => void;
+  readonly #drainMs: number;
+  /** The connections handed out and not closed yet: what a drain that runs out of time closes. */
+  readonly #connections = new Set<Connection | NetSocket>();
   #closed = false;
   #resolveClosed!: () => void;
-  /** Resolves once the server stopped listening: idle, a signal, an abort, or close(). */
+  /** Resolves once the server stopped listening (idle, a signal, an abort, or close()), or once a drain() finished. */
   readonly whenClosed = new Promise<void>((resolve) => (this.#resolveClosed = resolve));
 
   /**
@@ -117,6 +123,7 @@ export class Server {
     onConnection: ConnectionHandler | NetConnectionHandler, opts: ServeOptions) {
     this.#md = s.md;
     this.#removeRecords = () => removeRecords(this.#md, process.pid, ownsSocket);
+    this.#drainMs = drainPeriod(opts.drain);
     this.#idle = new IdleTimer(idlePeriod(opts.idle, opts.slave === true || s.path.options.slave), () => this.#retire());
     this.#forgetAtEnd = untilProcessEnd({
       interrupt: (signal) => {
@@ -125,6 +132,7 @@ export class Server {
         return true;
       },
       exiting: () => this.#removeRecords(),
+      drain: () => this.drain(),
     });
     listener.on('clientError', (e: Error) => serverLog(this.path, e.message));
     listener.on('connection', (conn: Connection & NetSocket) => this.#serve(conn, onConnection));
@@ -151,18 +159,46 @@ export class Server {
   /** Stop listening and remove this server's records, at once; connected clients stay until they close. */
   close(): Promise<void> {
     if (this.#closed) return this.whenClosed;
+    this.#stop();
+    this.listener.close();
+    this.#resolveClosed();
+    return this.whenClosed;
+  }
+
+  /**
+   * Stop accepting and let the clients finish, as a server being replaced does (`cs
+   * restart`): clients waiting in the socket's backlog are left to the new server,
+   * clients already accepted finish their rendezvous and are served. Records go as
+   * with close() (only while they name this process, which after a restart they do
+   * not). Resolves once nothing holds the server any more (its connections closed,
+   * hold()s let go); what is still open after `ms` is closed then.
+   */
+  async drain(ms = this.#drainMs): Promise<void> {
+    if (this.#closed) return this.whenClosed;
+    this.#stop();
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)));
+    await Promise.race([this.listener.stopAccepting().then(() => this.#idle.whenFree()), late]);
+    clearTimeout(timer);
+    for (const conn of this.#connections) conn.destroy();
+    this.listener.close();
+    this.#resolveClosed();
+    return this.whenClosed;
+  }
+
+  /** What close() and drain() share: no more retiring, signal handling or records. */
+  #stop(): void {
     this.#closed = true;
     this.#idle.stop();
     this.#forgetAtEnd();
     // before the listener closes, which would remove whatever P-cs.mnt still names this process for
     this.#removeRecords();
-    this.listener.close();
     notifyStopping(this, this.#logFailure);
-    this.#resolveClosed();
-    return this.whenClosed;
   }
 
   #serve(conn: Connection & NetSocket, onConnection: ConnectionHandler | NetConnectionHandler): void {
+    this.#connections.add(conn);
+    conn.once('close', () => this.#connections.delete(conn));
     conn.once('close', this.#idle.hold());
     conn.on('error', (e: Error) => serverLog(this.path, e.message));
     try {

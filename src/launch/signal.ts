@@ -12,18 +12,18 @@ import { isNetPath } from '../path';
  * record agrees with the kernel's word on who made that socket (recordDoubt; for
  * tcp and udp, the record alone). ESRCH otherwise, saying why.
  */
-export function runningServer(md: MountDir): number {
+export function runningServer(md: MountDir, syscall = 'kill'): number {
   // a perm directory of a user who may not serve the service is refused (EPERM) before anything in it is read
   const pid = checkMountDir(md) ? recordedPid(md) : null;
-  if (pid === null) throw csError('ESRCH', 'kill', md.path, `no server is recorded in ${md.pidLink}`);
+  if (pid === null) throw csError('ESRCH', syscall, md.path, `no server is recorded in ${md.pidLink}`);
   // tcp and udp records name an address, not a socket to ask: their record alone is checked
   const net = isNetPath(md.path);
   const listener = net ? null : listenerOf(md);
   if (!net && listener === null) {
-    throw csError('ESRCH', 'kill', md.path, `the recorded server pid ${pid} is not running: nothing answers on ${md.socket}`);
+    throw csError('ESRCH', syscall, md.path, `the recorded server pid ${pid} is not running: nothing answers on ${md.socket}`);
   }
   const doubt = recordDoubt(md, pid, listener);
-  if (doubt !== null) throw csError('ESRCH', 'kill', md.path, `not signalling the recorded pid ${pid}: ${doubt}`);
+  if (doubt !== null) throw csError('ESRCH', syscall, md.path, `not believing the recorded pid ${pid}: ${doubt}`);
   return pid;
 }
 

@@ -3,7 +3,7 @@
 // `server <path>`. A cs server also gets its bound socket by systemd's socket
 // activation protocol: fd 3, LISTEN_FDS=1, LISTEN_PID=<its pid>, LISTEN_FDNAMES=<service>.
 import { spawn, type SpawnOptions } from 'node:child_process';
-import { closeSync } from 'node:fs';
+import { closeSync, fchownSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { csError } from '../sys';
 import { formatPath, type CsPath } from '../path';
@@ -70,14 +70,25 @@ function entryOf(s: Service): LaunchEntry {
   return s.entry;
 }
 
-/** Spawn the server of `s` with `listenFd` handed over as fd 3; returns its pid. The caller keeps its own copy of listenFd. */
-export function spawnServer(s: Service, listenFd: number): number {
+/** Who a server runs as when root replaces another user's server (`cs restart`): that user, and the log is theirs. */
+export interface ServerUser {
+  uid: number;
+  gid: number;
+}
+
+/**
+ * Spawn the server of `s` with `listenFd` handed over as fd 3, with `env` added to its
+ * environment; returns its pid. The caller keeps its own copy of listenFd.
+ */
+export function spawnServer(s: Service, listenFd: number, env: NodeJS.ProcessEnv = {}, user?: ServerUser): number {
   const entry = entryOf(s);
   const logFd = openFreshLog(s.md);
   try {
-    const opts = serverSpawnOptions(s, logFd, [listenFd]);
-    opts.env = { ...opts.env, LISTEN_FDS: '1', LISTEN_FDNAMES: s.path.service! };
-    const child = spawn('/bin/sh', ['-c', EXEC_WITH_OWN_PID, ...runAs(s.md), entry.server, serverPath(s.path)], opts);
+    if (user) fchownSync(logFd, user.uid, user.gid);
+    const opts = { ...serverSpawnOptions(s, logFd, [listenFd]), ...user };
+    opts.env = { ...opts.env, ...env, LISTEN_FDS: '1', LISTEN_FDNAMES: s.path.service! };
+    // the old server's user, when given, is who the new one runs as already
+    const child = spawn('/bin/sh', ['-c', EXEC_WITH_OWN_PID, ...(user ? [] : runAs(s.md)), entry.server, serverPath(s.path)], opts);
     child.on('error', () => {}); // reported below through the missing pid
     if (child.pid === undefined) throw csError('EAGAIN', 'spawn', s.path.canonical, `cannot start /bin/sh to run ${entry.server}`);
     child.unref();

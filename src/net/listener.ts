@@ -16,6 +16,7 @@ export class NetListener extends Arrivals<NetSocket> {
   /** cspath of the listener: /dev/tcp/<address>/<port>. */
   readonly path: string;
   #acceptor: Acceptor;
+  #listening = true;
   #closed = false;
 
   /** Takes ownership of `fd`, a non-blocking tcp listening socket serving mount directory `md`. */
@@ -36,7 +37,7 @@ export class NetListener extends Arrivals<NetSocket> {
       this.emit('clientError', e); // the peer left before we asked who it is
       return;
     }
-    void this.#admit(fd, id);
+    void this.admit(() => this.#admit(fd, id));
   }
 
   async #admit(fd: number, id: NetId): Promise<void> {
@@ -66,14 +67,21 @@ export class NetListener extends Arrivals<NetSocket> {
     return this;
   }
 
-  /** Stop listening, at once (the promise resolves then); removes the namespace record when this process made it. */
-  close(): Promise<void> {
-    if (this.#closed) return Promise.resolve();
-    this.#closed = true;
+  /** Removes the namespace record when this process made it. */
+  protected stopListening(): void {
+    if (!this.#listening) return;
+    this.#listening = false;
     this.#acceptor.close();
     forget(this.fd);
     removeRecords(this.md);
     close(this.fd);
+  }
+
+  /** Stop listening, at once (the promise resolves then); clients in their handshake are dropped (stopAccepting() finishes them). */
+  close(): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    this.#closed = true;
+    this.stopListening();
     this.endArrivals();
     this.emit('close');
     return Promise.resolve();

@@ -12,6 +12,9 @@ export abstract class Arrivals<T extends { destroy(): unknown }> extends EventEm
   #queue: T[] = [];
   #waiters: ((c: IteratorResult<T>) => void)[] = [];
   #ended = false;
+  /** Clients accepted whose admission (rendezvous, access handshake) is under way. */
+  #admitting = 0;
+  #whenAdmitted: (() => void)[] = [];
 
   abstract readonly path: string;
 
@@ -68,6 +71,30 @@ export abstract class Arrivals<T extends { destroy(): unknown }> extends EventEm
   }
 
   abstract close(): Promise<void>;
+
+  /** Stop taking clients from the socket and give this process's copy of it up (once; close() does it too). */
+  protected abstract stopListening(): void;
+
+  /** Run one accepted client's admission, counted so that stopAccepting() can wait for it. */
+  protected async admit(work: () => Promise<void>): Promise<void> {
+    this.#admitting++;
+    try {
+      await work();
+    } finally {
+      if (--this.#admitting === 0) for (const resolve of this.#whenAdmitted.splice(0)) resolve();
+    }
+  }
+
+  /**
+   * Stop accepting, as a server being replaced does: new clients stay in the socket's
+   * backlog for whoever else holds the socket; clients already accepted finish their
+   * admission (each within its own deadline) and are handed out; then the listener closes.
+   */
+  async stopAccepting(): Promise<void> {
+    this.stopListening();
+    if (this.#admitting > 0) await new Promise<void>((resolve) => this.#whenAdmitted.push(resolve));
+    await this.close();
+  }
 
   /** The listener closed: queued streams are closed, waiting accept()s get undefined. */
   protected endArrivals(): void {

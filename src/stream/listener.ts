@@ -12,13 +12,14 @@ import { handshakeTimeout, runAsync } from '../io';
 
 export class Listener extends Arrivals<Connection> {
   #acceptor: Acceptor;
+  #listening = true;
   #closed = false;
 
   /** Takes ownership of `fd`, a non-blocking listening stream for `path`. */
   constructor(readonly fd: number, readonly path: string, readonly md?: MountDir) {
     super(true);
     this.#acceptor = new Acceptor(fd, path, {
-      accepted: (stream) => void this.#handshake(stream),
+      accepted: (stream) => void this.admit(() => this.#handshake(stream)),
       paused: (e) => this.emit('clientError', e),
     });
   }
@@ -51,14 +52,21 @@ export class Listener extends Arrivals<Connection> {
     return this;
   }
 
-  /** Stop listening, at once (the promise resolves then); removes S-cs.mnt and P-cs.mnt when this process is the recorded server. */
-  close(): Promise<void> {
-    if (this.#closed) return Promise.resolve();
-    this.#closed = true;
+  /** Removes S-cs.mnt and P-cs.mnt when this process is the recorded server. */
+  protected stopListening(): void {
+    if (!this.#listening) return;
+    this.#listening = false;
     this.#acceptor.close();
     forget(this.fd);
     if (this.md) removeRecords(this.md);
     close(this.fd);
+  }
+
+  /** Stop listening, at once (the promise resolves then); clients in their rendezvous are dropped (stopAccepting() finishes them). */
+  close(): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    this.#closed = true;
+    this.stopListening();
     this.endArrivals();
     this.emit('close');
     return Promise.resolve();

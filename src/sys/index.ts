@@ -4,4 +4,5 @@ export * from './libc';
 export * from './msg';
 export * from './addr';
 export * from './diag';
+export * from './pidfd';
 export { Watcher } from './watch';

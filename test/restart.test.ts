@@ -1,0 +1,293 @@
+// `cs restart` with real processes: a service auto-started from a launch entry is
+// replaced again and again while clients connect in a tight loop, and none is refused,
+// reset or left unanswered; only the owner or root may restart; the old server
+// finishes a slow request before it exits, and is cut off at its drain deadline;
+// a new server that never gets ready leaves the old one serving.
+import { spawn } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import type { Duplex } from 'node:stream';
+import { join } from 'node:path';
+import * as cs from '../src';
+import { FIXTURES, fdCount, finish, freshRoot, isRoot, killPids, makeAuthFd, openFds, removeRoot, secondUser, testIf, type Finished } from './helpers';
+
+const CLI = join(__dirname, '..', 'dist', 'src', 'cli', 'main.js');
+
+let root: string;
+let tree: string;
+let seq = 0;
+/** Every server pid a test saw, killed after it. */
+let servers: number[] = [];
+
+beforeEach(() => {
+  root = freshRoot();
+  tree = mkdtempSync(join(tmpdir(), 'cs-restart-'));
+  chmodSync(tree, 0o755); // the second user looks for the launch entry too
+  process.env.CS_PATH = tree;
+  delete process.env.CS_DRAIN_MS;
+  servers = [];
+  makeAuthFd();
+});
+
+afterEach(() => {
+  killPids(servers);
+  removeRoot(root);
+  removeRoot(tree);
+  delete process.env.CS_PATH;
+});
+
+/** A launch entry on the test CS_PATH running restart-server.js; `env` is exported to it. */
+function addService(env: Record<string, string> = {}): { path: string; entry: string } {
+  const name = `rs${process.pid}x${seq++}`;
+  const dir = join(tree, 'lib', 'cs', 'fdp', name);
+  mkdirSync(dir, { recursive: true });
+  const entry = join(dir, 'server');
+  writeEntry(entry, env);
+  return { path: `/dev/fdp/local/${name}`, entry };
+}
+
+function writeEntry(entry: string, env: Record<string, string>, run = `node '${join(FIXTURES, 'restart-server.js')}'`): void {
+  const exports = Object.entries(env).map(([k, v]) => `export ${k}='${v}'\n`).join('');
+  writeFileSync(entry, `#!/bin/sh\n${exports}exec ${run} "$@"\n`);
+  chmodSync(entry, 0o755);
+}
+
+/** Run the cs command (as `asUser` when given); bounded. */
+function csCommand(args: string[], asUser?: number, ms = 60000): Promise<Finished> {
+  const [cmd, argv] = asUser === undefined
+    ? [process.execPath, [CLI, ...args]]
+    : ['setpriv', [`--reuid=${asUser}`, `--regid=${asUser}`, '--clear-groups', process.execPath, CLI, ...args]];
+  const child = spawn(cmd, argv, { env: process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  return finish(child, `cs ${args.join(' ')}`, ms);
+}
+
+interface Restart {
+  path: string;
+  oldPid: number;
+  newPid: number;
+  drained: boolean;
+}
+
+async function restart(path: string, extra: string[] = []): Promise<Restart> {
+  const r = await csCommand(['--json', 'restart', ...extra, path]);
+  if (r.code !== 0) throw new Error(`cs restart failed (${r.code}): ${r.stderr}`);
+  const done = JSON.parse(r.stdout) as Restart;
+  servers.push(done.oldPid, done.newPid);
+  return done;
+}
+
+/** Bound a wait: reject naming `what` after `ms`. */
+function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: nothing within ${ms} ms`)), ms)));
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
+}
+
+/** Send one request line on `conn` and read the answer line ('' when the server closed first). */
+async function ask(conn: Duplex, line: string, ms = 15000): Promise<string> {
+  conn.setEncoding('utf8');
+  conn.write(`${line}\n`);
+  const answer = (async () => {
+    let got = '';
+    for await (const chunk of conn) {
+      got += chunk;
+      if (got.includes('\n')) break;
+    }
+    return got.split('\n')[0]!;
+  })();
+  return within(answer, ms, `answer to '${line}'`);
+}
+
+/** One request on a new connection (never starting the server: `test`): the answering pid. */
+async function request(path: string, word: string): Promise<number> {
+  const conn = await within(cs.open(`${path}/test`), 15000, 'open');
+  try {
+    const answer = await ask(conn, word);
+    const m = /^(\d+) (.*)$/.exec(answer);
+    if (!m || m[2] !== word) throw new Error(`asked '${word}', got '${answer}'`);
+    return Number(m[1]);
+  } finally {
+    conn.destroy();
+  }
+}
+
+/** The recorded server pid. */
+function recorded(path: string): number {
+  const name = path.split('/').pop()!;
+  const perm = join(root, 'fdp', readdirSync(join(root, 'fdp'))[0]!, name, '--');
+  return Number(/\/proc\/(\d+)$/.exec(readlinkSync(join(perm, 'P-cs.mnt')))![1]);
+}
+
+function alive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return !stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
+  } catch {
+    return false;
+  }
+}
+
+/** Pids of the processes running the restart test server for `path`. */
+function serversOf(path: string): number[] {
+  const found: number[] = [];
+  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    try {
+      const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      if (argv.some((a) => a.endsWith('restart-server.js')) && argv.includes(path) && alive(Number(pid))) found.push(Number(pid));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return found;
+}
+
+/** The descriptors `pid` holds once it settled (a client's close reaches the server a moment after the client's). */
+async function settledFdCount(pid: number): Promise<number> {
+  let last = fdCount(pid);
+  for (let i = 0; i < 20; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    const now = fdCount(pid);
+    if (now === last) return now;
+    last = now;
+  }
+  return last;
+}
+
+/** Start the service the way a client does (auto-start, no `test`): the server's pid. */
+async function firstServer(path: string): Promise<number> {
+  const conn = await within(cs.open(path), 15000, 'start');
+  try {
+    const pid = Number((await ask(conn, 'hello')).split(' ')[0]);
+    servers.push(pid);
+    return pid;
+  } finally {
+    conn.destroy();
+  }
+}
+
+test('twenty restarts under clients connecting in a tight loop: no connect fails, every request is answered', async () => {
+  const { path } = addService();
+  const first = await firstServer(path);
+  const fdsBefore = openFds();
+  const serverFds = await settledFdCount(first);
+  const CLIENTS = 4;
+  const outcome = { sent: 0, answered: 0, failed: [] as string[] };
+  const answeredBy = new Set<number>();
+  let running = true;
+  const client = async (id: number) => {
+    for (let n = 0; running; n++) {
+      outcome.sent++;
+      try {
+        answeredBy.add(await request(path, `c${id}-${n}`));
+        outcome.answered++;
+      } catch (e) {
+        outcome.failed.push(`${(e as NodeJS.ErrnoException).code ?? ''} ${(e as Error).message}`);
+      }
+    }
+  };
+  const clients = Array.from({ length: CLIENTS }, (_, i) => client(i));
+  const chain: Restart[] = [];
+  try {
+    for (let i = 0; i < 20; i++) chain.push(await restart(path));
+  } finally {
+    running = false;
+    await Promise.all(clients);
+  }
+  expect(outcome.failed).toEqual([]);
+  expect(outcome.answered).toBe(outcome.sent);
+  expect(outcome.sent).toBeGreaterThan(100);
+  // each restart replaced the server the one before started, and every old one drained and exited
+  expect(chain.map((r) => r.oldPid)).toEqual([first, ...chain.slice(0, -1).map((r) => r.newPid)]);
+  expect(new Set(chain.map((r) => r.newPid)).size).toBe(20);
+  expect(chain.every((r) => r.drained)).toBe(true);
+  const last = chain[chain.length - 1]!.newPid;
+  expect(serversOf(path)).toEqual([last]);
+  expect(recorded(path)).toBe(last);
+  // clients were answered by many of the servers along the way
+  expect(answeredBy.size).toBeGreaterThan(10);
+  expect(await request(path, 'after')).toBe(last);
+  expect(openFds()).toEqual(fdsBefore);
+  expect(await settledFdCount(last)).toBe(serverFds);
+}, 300000);
+
+test('a request in flight is answered by the old server, which exits after it; new clients meet the new one', async () => {
+  const { path } = addService();
+  const first = await firstServer(path);
+  const conn = await cs.open(`${path}/test`);
+  try {
+    const slow = ask(conn, 'slow 2500 patient', 20000);
+    const restarted = restart(path);
+    const newPid = (await within(restarted, 60000, 'restart')).newPid;
+    // while the old server still holds the slow client, new clients are the new server's
+    expect(await request(path, 'meanwhile')).toBe(newPid);
+    expect(await slow).toBe(`${first} patient`);
+    expect((await restarted).drained).toBe(true);
+    expect(alive(first)).toBe(false);
+    expect(serversOf(path)).toEqual([newPid]);
+  } finally {
+    conn.destroy();
+  }
+}, 90000);
+
+test('a connection still open at the drain deadline is closed and the old server exits then', async () => {
+  const { path } = addService({ CS_DRAIN_MS: '500' });
+  const first = await firstServer(path);
+  const conn = await cs.open(`${path}/test`);
+  try {
+    const stuck = ask(conn, 'slow 30000 never', 20000);
+    const started = Date.now();
+    const done = await restart(path);
+    expect(done.drained).toBe(true);
+    expect(await stuck).toBe('');
+    expect(Date.now() - started).toBeLessThan(20000);
+    expect(alive(first)).toBe(false);
+    expect(await request(path, 'next')).toBe(done.newPid);
+  } finally {
+    conn.destroy();
+  }
+}, 60000);
+
+test('a new server that exits before it is ready leaves the old one serving, with its record', async () => {
+  const { path, entry } = addService();
+  const first = await firstServer(path);
+  writeEntry(entry, {}, "sh -c 'echo broken build >&2; exit 3'");
+  const r = await csCommand(['restart', path]);
+  expect(r.code).toBe(1);
+  expect(r.stderr).toMatch(new RegExp(`^cs: ECONNRESET: .*restart '${path}': the new server \\(pid \\d+\\) exited before it was ready; server pid ${first} goes on serving`));
+  expect(r.stderr).toContain('broken build');
+  expect(recorded(path)).toBe(first);
+  expect(await request(path, 'still')).toBe(first);
+}, 60000);
+
+const rootOnly = testIf(isRoot, 'needs root for a second user');
+
+rootOnly('another user may not restart the service (EPERM naming the path); the kernel refuses the socket copy too', async () => {
+  const { path } = addService();
+  const first = await firstServer(path);
+  const other = secondUser();
+  const r = await csCommand(['restart', path], other);
+  expect(r.code).toBe(1);
+  expect(r.stderr).toMatch(new RegExp(`^cs: EPERM: .*restart '${path}': server pid ${first} runs as uid 0: only its owner or root may restart it`));
+  // the check above is cs's; the kernel's own: pidfd_getfd of the server's socket as that user
+  const probe = await new Promise<Finished>((resolve) => {
+    const code = `const s=require(${JSON.stringify(join(__dirname, '..', 'dist', 'src', 'sys'))});`
+      + `try{s.pidfdGetfd(s.pidfdOpen(${first}),3);console.log('copied')}catch(e){console.log(e.code)}`;
+    const child = spawn('setpriv', [`--reuid=${other}`, `--regid=${other}`, '--clear-groups', process.execPath, '-e', code], { stdio: ['ignore', 'pipe', 'pipe'] });
+    void finish(child, 'pidfd_getfd probe', 20000).then(resolve);
+  });
+  expect(probe.stdout.trim()).toBe('EPERM');
+  expect(recorded(path)).toBe(first);
+  expect(await request(path, 'untouched')).toBe(first);
+}, 60000);
+
+test('errors: a service that is not running (ESRCH), no launch entry (ENOENT), not a path (usage)', async () => {
+  const { path } = addService();
+  const notRunning = await csCommand(['restart', path]);
+  expect(notRunning.code).toBe(1);
+  expect(notRunning.stderr).toMatch(new RegExp(`^cs: ESRCH: .*restart '${path}': no server is recorded`));
+  const none = await csCommand(['restart', '/dev/fdp/local/nosuchservice']);
+  expect(none.code).toBe(1);
+  expect(none.stderr).toMatch(/^cs: ENOENT: .*restart '\/dev\/fdp\/local\/nosuchservice': no launch entry/);
+  const usage = await csCommand(['restart', 'nonsense']);
+  expect(usage.code).toBe(2);
+}, 60000);
