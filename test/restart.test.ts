@@ -1,7 +1,7 @@
 // `cs restart` with real processes: a service auto-started from a launch entry is
 // replaced again and again while clients connect in a tight loop, and none is refused,
 // reset or left unanswered; only the owner or root may restart; the old server
-// finishes a slow request before it exits, and is cut off at its drain deadline;
+// finishes a request in flight before it exits, and is cut off at its drain deadline;
 // a new server that never gets ready leaves the old one serving.
 import { spawn } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
@@ -215,13 +215,18 @@ test('a request in flight is answered by the old server, which exits after it; n
   const first = await firstServer(path);
   const conn = await cs.open(`${path}/test`);
   try {
-    const slow = ask(conn, 'slow 2500 patient', 20000);
+    conn.write('hold patient\n');
     const restarted = restart(path);
-    const newPid = (await within(restarted, 60000, 'restart')).newPid;
-    // while the old server still holds the slow client, new clients are the new server's
-    expect(await request(path, 'meanwhile')).toBe(newPid);
-    expect(await slow).toBe(`${first} patient`);
-    expect((await restarted).drained).toBe(true);
+    // the new server answers, and the old one had time to get its signal: only then is the request answered
+    let answeredBy = first;
+    for (const deadline = Date.now() + 60000; answeredBy === first && Date.now() < deadline;) answeredBy = await request(path, 'meanwhile');
+    const newPid = recorded(path);
+    expect(answeredBy).toBe(newPid);
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(alive(first)).toBe(true);
+    expect(await ask(conn, 'release')).toBe(`${first} patient`);
+    const done = await within(restarted, 60000, 'restart');
+    expect(done).toMatchObject({ oldPid: first, newPid, drained: true });
     expect(alive(first)).toBe(false);
     expect(serversOf(path)).toEqual([newPid]);
   } finally {
