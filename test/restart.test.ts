@@ -4,11 +4,12 @@
 // finishes a request in flight before it exits, and is cut off at its drain deadline;
 // a new server that never gets ready leaves the old one serving.
 import { spawn } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, readSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import type { Duplex } from 'node:stream';
 import { join } from 'node:path';
 import * as cs from '../src';
+import * as sys from '../src/sys';
 import { FIXTURES, fdCount, finish, freshRoot, isRoot, killPids, makeAuthFd, openFds, removeRoot, secondUser, testIf, type Finished } from './helpers';
 
 const CLI = join(__dirname, '..', 'dist', 'src', 'cli', 'main.js');
@@ -111,11 +112,34 @@ async function request(path: string, word: string): Promise<number> {
   }
 }
 
+/** The perm directory of a plain service `path`. */
+function permDir(path: string): string {
+  return join(root, 'fdp', readdirSync(join(root, 'fdp'))[0]!, path.split('/').pop()!, '--');
+}
+
 /** The recorded server pid. */
 function recorded(path: string): number {
-  const name = path.split('/').pop()!;
-  const perm = join(root, 'fdp', readdirSync(join(root, 'fdp'))[0]!, name, '--');
-  return Number(/\/proc\/(\d+)$/.exec(readlinkSync(join(perm, 'P-cs.mnt')))![1]);
+  return Number(/\/proc\/(\d+)$/.exec(readlinkSync(join(permDir(path), 'P-cs.mnt')))![1]);
+}
+
+/** Read one line from blocking stream `fd`, each read bounded by 15 s. */
+function readLine(fd: number): string {
+  const buf = Buffer.alloc(256);
+  let got = '';
+  while (!got.includes('\n')) {
+    if (cs.cspoll([{ fd, events: 'r' }], 15000).length === 0) throw new Error('no answer within 15 s');
+    const n = readSync(fd, buf, 0, buf.length, null);
+    if (n === 0) break;
+    got += buf.toString('utf8', 0, n);
+  }
+  return got.split('\n')[0]!;
+}
+
+/** Resolves with the pid of the first server other than `old` that answers a request on `path` (bounded). */
+async function replacement(path: string, old: number): Promise<number> {
+  let answeredBy = old;
+  for (const deadline = Date.now() + 60000; answeredBy === old && Date.now() < deadline;) answeredBy = await request(path, 'meanwhile');
+  return answeredBy;
 }
 
 function alive(pid: number): boolean {
@@ -218,10 +242,8 @@ test('a request in flight is answered by the old server, which exits after it; n
     conn.write('hold patient\n');
     const restarted = restart(path);
     // the new server answers, and the old one had time to get its signal: only then is the request answered
-    let answeredBy = first;
-    for (const deadline = Date.now() + 60000; answeredBy === first && Date.now() < deadline;) answeredBy = await request(path, 'meanwhile');
-    const newPid = recorded(path);
-    expect(answeredBy).toBe(newPid);
+    const newPid = await replacement(path, first);
+    expect(newPid).toBe(recorded(path));
     await new Promise((r) => setTimeout(r, 1500));
     expect(alive(first)).toBe(true);
     expect(await ask(conn, 'release')).toBe(`${first} patient`);
@@ -231,6 +253,30 @@ test('a request in flight is answered by the old server, which exits after it; n
     expect(serversOf(path)).toEqual([newPid]);
   } finally {
     conn.destroy();
+  }
+}, 90000);
+
+test('a client the old server accepted is served by it even when its rendezvous ends after the restart', async () => {
+  const { path } = addService({ CS_TIMEOUT_MS: '60000' });
+  const first = await firstServer(path);
+  const fd = sys.socket(sys.AF_UNIX, sys.SOCK_STREAM);
+  let open = true;
+  try {
+    sys.connect(fd, sys.unixAddr(join(permDir(path), 'S-cs.mnt')));
+    // the greeting byte: the old server accepted this client and waits for its half of the rendezvous
+    expect(cs.cspoll([{ fd, events: 'r' }], 15000)).toHaveLength(1);
+    expect(readSync(fd, Buffer.alloc(1), 0, 1, null)).toBe(1);
+    const restarted = restart(path);
+    const newPid = await replacement(path, first);
+    await new Promise((r) => setTimeout(r, 1500));
+    cs.cssend(fd, []);
+    writeSync(fd, 'late\n');
+    expect(readLine(fd)).toBe(`${first} late`);
+    sys.close(fd);
+    open = false;
+    expect(await within(restarted, 60000, 'restart')).toMatchObject({ oldPid: first, newPid, drained: true });
+  } finally {
+    if (open) sys.close(fd);
   }
 }, 90000);
 
