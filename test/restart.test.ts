@@ -2,9 +2,10 @@
 // replaced again and again while clients connect in a tight loop, and none is refused,
 // reset or left unanswered; only the owner or root may restart; the old server
 // finishes a request in flight before it exits, and is cut off at its drain deadline;
-// a new server that never gets ready leaves the old one serving.
+// a new server that never gets ready leaves the old one serving; restarts at once
+// run one after the other.
 import { spawn } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, readSync, writeFileSync, writeSync } from 'node:fs';
+import { chmodSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, readSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import type { Duplex } from 'node:stream';
 import { join } from 'node:path';
@@ -112,9 +113,10 @@ async function request(path: string, word: string): Promise<number> {
   }
 }
 
-/** The perm directory of a plain service `path`. */
+/** The perm directory of service `path`: a plain one, or with a `user=<uid>` option. */
 function permDir(path: string): string {
-  return join(root, 'fdp', readdirSync(join(root, 'fdp'))[0]!, path.split('/').pop()!, '--');
+  const m = /^\/dev\/fdp\/local\/([^/]+)(?:\/user=(\d+))?$/.exec(path)!;
+  return join(root, 'fdp', readdirSync(join(root, 'fdp'))[0]!, m[1]!, m[2] === undefined ? '--' : `-${m[2]}-`);
 }
 
 /** The recorded server pid. */
@@ -330,6 +332,44 @@ rootOnly('another user may not restart the service (EPERM naming the path); the 
   expect(recorded(path)).toBe(first);
   expect(await request(path, 'untouched')).toBe(first);
 }, 60000);
+
+rootOnly('root restarts another user\'s service: the new server runs as that user, who owns its record and log', async () => {
+  const other = secondUser();
+  const path = `${addService().path}/user=${other}`;
+  const start = await csCommand([path], other);
+  expect(start.code).toBe(0);
+  const first = recorded(path);
+  servers.push(first);
+  const done = await restart(path);
+  expect(done.oldPid).toBe(first);
+  const uidOf = (pid: number) => Number(/^Uid:\s+\d+\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);
+  expect(uidOf(done.newPid)).toBe(other);
+  expect(lstatSync(join(permDir(path), 'P-cs.mnt')).uid).toBe(other);
+  expect(lstatSync(join(permDir(path), 'L-cs.mnt')).uid).toBe(other);
+  // the service admits only that user: its rendezvous with the new server
+  expect((await csCommand(['--json', '-q', path], other)).code).toBe(0);
+  // and that user may restart it again, as its owner
+  const again = await csCommand(['--json', 'restart', path], other);
+  expect(again.code).toBe(0);
+  const next = JSON.parse(again.stdout) as Restart;
+  servers.push(next.newPid);
+  expect(next.oldPid).toBe(done.newPid);
+  expect(recorded(path)).toBe(next.newPid);
+}, 120000);
+
+test('two restarts at once run one after the other', async () => {
+  const slowOnce = join(tree, 'slow-once');
+  const { path } = addService({ CS_TEST_SLOW_ONCE: slowOnce });
+  const first = await firstServer(path);
+  // the first replacement is slow to get ready: a second restart must not take it for the server meanwhile
+  writeFileSync(slowOnce, '');
+  const [a, b] = await Promise.all([restart(path), restart(path)]);
+  const [earlier, later] = a.oldPid === first ? [a, b] : [b, a];
+  expect(earlier.oldPid).toBe(first);
+  expect(later.oldPid).toBe(earlier.newPid);
+  expect(serversOf(path)).toEqual([later.newPid]);
+  expect(await request(path, 'one')).toBe(later.newPid);
+}, 120000);
 
 test('errors: a service that is not running (ESRCH), no launch entry (ENOENT), not a path (usage)', async () => {
   const { path } = addService();

@@ -8,11 +8,11 @@
 // alone. S-cs.mnt is never unlinked or rebound: a client queued in the backlog at any
 // moment is accepted by one server or the other.
 import { randomBytes } from 'node:crypto';
-import { lchownSync, readdirSync, readlinkSync } from 'node:fs';
+import { closeSync, constants as C, lchownSync, openSync, readdirSync, readlinkSync } from 'node:fs';
 import { constants } from 'node:os';
 import {
-  bind, close, csError, getsockoptInt, localInet, passCred, pidfdGetfd, pidfdOpen, pidfdSendSignal, recvFds, socket, unixPeerAddr,
-  AF_INET, AF_INET6, AF_UNIX, SOCK_DGRAM, SOCK_NONBLOCK, SOCK_STREAM, SOL_SOCKET, SO_ACCEPTCONN, SO_DOMAIN, SO_TYPE, Watcher, type CsError,
+  bind, close, csError, flock, flockAsync, getsockoptInt, localInet, passCred, pidfdGetfd, pidfdOpen, pidfdSendSignal, recvFds, socket, unixPeerAddr,
+  AF_INET, AF_INET6, AF_UNIX, SOCK_DGRAM, SOCK_NONBLOCK, SOCK_STREAM, SOL_SOCKET, SO_ACCEPTCONN, SO_DOMAIN, SO_TYPE, LOCK_EX, LOCK_NB, Watcher, type CsError,
 } from '../sys';
 import { waitSync, handshakeTimeout } from '../io';
 import { checkMountDir, lock, processInfo, recordedPid, recordPid, type MountDir } from '../namespace';
@@ -175,12 +175,32 @@ async function abandon(md: MountDir, pidfd: number, pid: number, oldPid: number)
   }
 }
 
-/** Start the new server of `s` on `listenFd` and record it, with X-cs.mnt held; its pid. */
-async function startReplacement(s: Service, listenFd: number, notifyName: string, runAs: ServerUser | undefined): Promise<number> {
+/**
+ * Restarts of one service run one after another: each holds a lock on the perm
+ * directory itself for its whole run (X-cs.mnt is held only around the start, so
+ * clients that auto-start never wait for a drain). Returns the release.
+ */
+async function lockRestarts(md: MountDir): Promise<() => void> {
+  const fd = openSync(md.dir, C.O_RDONLY | C.O_DIRECTORY);
+  try {
+    if (!flock(fd, LOCK_EX | LOCK_NB, md.path)) await flockAsync(fd, LOCK_EX, md.path);
+  } catch (e) {
+    closeSync(fd);
+    throw e;
+  }
+  return () => closeSync(fd);
+}
+
+/**
+ * Start the new server of `s` on `listenFd` and record it, with X-cs.mnt held; its pid
+ * and a pidfd for it (opened before the event loop runs again, so before a death of
+ * the child could be reaped).
+ */
+function startReplacement(s: Service, listenFd: number, notifyName: string, runAs: ServerUser | undefined): { pid: number; pidfd: number } {
   const pid = spawnServer(s, listenFd, { NOTIFY_SOCKET: notifyName }, runAs);
   recordPid(s.md, pid);
   if (runAs) lchownSync(s.md.pidLink, runAs.uid, runAs.gid);
-  return pid;
+  return { pid, pidfd: pidfdOpen(pid, s.path.canonical) };
 }
 
 /**
@@ -197,13 +217,14 @@ export async function restartService(path: string, drainMs?: number): Promise<Re
   if (s.entry.svc) throw csError('EOPNOTSUPP', 'restart', where, `${s.entry.server} is a libcs .svc server, which makes its own socket instead of taking one over`);
   // nothing to lock where the service never ran
   if (!checkMountDir(s.md)) throw csError('ESRCH', 'restart', where, `no server is recorded in ${s.md.pidLink}`);
-  const notify = notifySocket();
-  const fds: number[] = [notify.fd];
+  const unlock = await lockRestarts(s.md);
+  const fds: number[] = [];
   try {
+    const notify = notifySocket();
+    fds.push(notify.fd);
     let oldPid: number;
-    let newPid: number;
     let oldPidfd: number;
-    let newPidfd: number;
+    let started: { pid: number; pidfd: number };
     const held = await lock(s.md);
     try {
       oldPid = runningServer(s.md, 'restart');
@@ -211,13 +232,14 @@ export async function restartService(path: string, drainMs?: number): Promise<Re
       fds.push((oldPidfd = pidfdOpen(oldPid, where)));
       const listenFd = copyListener(oldPidfd, oldPid, s);
       fds.push(listenFd);
-      newPid = await startReplacement(s, listenFd, notify.name, runAs);
-      fds.push((newPidfd = pidfdOpen(newPid, where)));
+      started = startReplacement(s, listenFd, notify.name, runAs);
+      fds.push(started.pidfd);
     } finally {
       // released before the new server starts serving: serve() takes the lock to read the record
       held.release();
     }
     const ms = handshakeTimeout();
+    const { pid: newPid, pidfd: newPidfd } = started;
     const state = await untilReady(notify.fd, newPidfd, newPid, ms);
     if (state !== 'ready') {
       await abandon(s.md, newPidfd, newPid, oldPid);
@@ -234,5 +256,6 @@ export async function restartService(path: string, drainMs?: number): Promise<Re
     return { path: where, oldPid, newPid, drained };
   } finally {
     for (const fd of fds) close(fd);
+    unlock();
   }
 }
