@@ -6,22 +6,24 @@
 /** The default idle period: five minutes, as the issue asks. */
 export const DEFAULT_IDLE_MS = 5 * 60 * 1000;
 
+/** Milliseconds from the environment variable `name` when it holds a number >= 0, else `fallback`. */
+function envMs(name: string, fallback: number): number {
+  const env = Number(process.env[name]);
+  return process.env[name] && Number.isFinite(env) && env >= 0 ? env : fallback;
+}
+
 /** The idle period in ms (0: never retire): the option, else $CS_IDLE_MS, else the default. */
 export function idlePeriod(option: number | undefined, slave: boolean): number {
   if (slave) return 0;
-  if (option !== undefined) return option;
-  const env = Number(process.env.CS_IDLE_MS);
-  return process.env.CS_IDLE_MS && Number.isFinite(env) && env >= 0 ? env : DEFAULT_IDLE_MS;
+  return option ?? envMs('CS_IDLE_MS', DEFAULT_IDLE_MS);
 }
 
-/** How long a draining server waits for its connections by default: 30 s, as the issue asks. */
+/** How long a draining server waits for its connections by default: 30 s, time for a slow request, short for a deploy. */
 export const DEFAULT_DRAIN_MS = 30 * 1000;
 
 /** The drain deadline in ms: the option, else $CS_DRAIN_MS, else the default. */
 export function drainPeriod(option: number | undefined): number {
-  if (option !== undefined) return option;
-  const env = Number(process.env.CS_DRAIN_MS);
-  return process.env.CS_DRAIN_MS && Number.isFinite(env) && env >= 0 ? env : DEFAULT_DRAIN_MS;
+  return option ?? envMs('CS_DRAIN_MS', DEFAULT_DRAIN_MS);
 }
 
 /**
