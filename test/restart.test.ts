@@ -371,6 +371,19 @@ test('two restarts at once run one after the other', async () => {
   expect(await request(path, 'one')).toBe(later.newPid);
 }, 120000);
 
+test('a tcp service is restarted the same way: its port never closes', async () => {
+  const name = `rt${process.pid}x${seq++}`;
+  const dir = join(tree, 'lib', 'cs', 'tcp', name);
+  mkdirSync(dir, { recursive: true });
+  writeEntry(join(dir, 'server'), {});
+  const path = `/dev/tcp/local/${name}`;
+  const first = await firstServer(path);
+  const done = await restart(path);
+  expect(done).toMatchObject({ oldPid: first, drained: true });
+  expect(await request(path, 'over tcp')).toBe(done.newPid);
+  expect(alive(first)).toBe(false);
+}, 60000);
+
 test('errors: a service that is not running (ESRCH), no launch entry (ENOENT), not a path (usage)', async () => {
   const { path } = addService();
   const notRunning = await csCommand(['restart', path]);
