@@ -193,6 +193,36 @@ export function freshRootEachTest(): () => string {
   return () => root;
 }
 
+/** Per test: a fresh namespace root, a `CS_PATH` tree for launch entries (a temporary
+ *  directory named after `prefix`, chmod `mode` if given) and `env` set; afterwards every
+ *  pid pushed on `servers` is killed, fixtures stopped, both directories removed and the
+ *  variables unset. Read `root`/`tree` inside tests: each test gets new ones. */
+export function serviceTreeEachTest(prefix: string, opts: { mode?: number; env?: Record<string, string | undefined> } = {}): { root: string; tree: string; servers: number[] } {
+  const ctx = { root: '', tree: '', servers: [] as number[] };
+  const env = opts.env ?? {};
+  beforeEach(() => {
+    ctx.root = freshRoot();
+    ctx.tree = mkdtempSync(join(tmpdir(), prefix));
+    if (opts.mode !== undefined) chmodSync(ctx.tree, opts.mode);
+    process.env.CS_PATH = ctx.tree;
+    for (const [k, v] of Object.entries(env)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+    ctx.servers = [];
+    makeAuthFd();
+  });
+  afterEach(async () => {
+    killPids(ctx.servers);
+    await killFixtures();
+    removeRoot(ctx.root);
+    removeRoot(ctx.tree);
+    delete process.env.CS_PATH;
+    for (const k of Object.keys(env)) delete process.env[k];
+  });
+  return ctx;
+}
+
 /** SIGKILL every pid in `pids` that is still there. */
 export function killPids(pids: number[]): void {
   for (const pid of pids) {

@@ -11,32 +11,11 @@ import { createMountDir, mountDir, type MountDir } from '../src/namespace';
 import { parsePath } from '../src/path';
 import { findLaunchEntry, findService } from '../src/namespace/entry';
 import { idlePeriod, DEFAULT_IDLE_MS } from '../src/launch/lifetime';
-import { FIXTURES, freshRoot, killFixtures, openFds, removeRoot, runFixture, startFixture, type Started, makeAuthFd, killPids } from './helpers';
+import { FIXTURES, openFds, removeRoot, runFixture, startFixture, type Started, serviceTreeEachTest } from './helpers';
 
-let root: string;
-let tree: string;
 let seq = 0;
-/** Pids of every server a test started, killed after it. */
-let servers: number[] = [];
-
 const unique = (what: string) => `${what}${process.pid}x${seq++}`;
-
-beforeEach(() => {
-  root = freshRoot();
-  tree = mkdtempSync(join(tmpdir(), 'cs-launch-'));
-  process.env.CS_PATH = tree;
-  delete process.env.CS_IDLE_MS;
-  servers = [];
-  makeAuthFd();
-});
-
-afterEach(async () => {
-  killPids(servers);
-  await killFixtures();
-  removeRoot(root);
-  removeRoot(tree);
-  delete process.env.CS_PATH;
-});
+const ctx = serviceTreeEachTest('cs-launch-', { env: { CS_IDLE_MS: undefined } });
 
 interface TestService {
   name: string;
@@ -51,9 +30,9 @@ interface TestService {
  */
 function addService(what: string, opts: { env?: Record<string, string>; svc?: boolean; fixture?: string; hosts?: string } = {}): TestService {
   const name = unique(what);
-  const dir = join(tree, 'lib', 'cs', 'fdp', name);
+  const dir = join(ctx.tree, 'lib', 'cs', 'fdp', name);
   mkdirSync(dir, { recursive: true });
-  const starts = join(tree, `${name}.starts`);
+  const starts = join(ctx.tree, `${name}.starts`);
   const env = { CS_TEST_STARTS: starts, ...opts.env };
   const exports = Object.entries(env).map(([k, v]) => `export ${k}='${v}'\n`).join('');
   const run = opts.fixture ?? `node '${join(FIXTURES, 'launch-server.js')}'`;
@@ -70,7 +49,7 @@ function starts(s: TestService): [number, string][] {
   if (!existsSync(s.starts)) return [];
   const lines = readFileSync(s.starts, 'utf8').trim().split('\n').filter(Boolean).map((l) => l.split(' '));
   const found = lines.map(([pid, how]) => [Number(pid), how!] as [number, string]);
-  for (const [pid] of found) if (!servers.includes(pid)) servers.push(pid);
+  for (const [pid] of found) if (!ctx.servers.includes(pid)) ctx.servers.push(pid);
   return found;
 }
 
@@ -228,7 +207,7 @@ describe('auto-start', () => {
   });
 
   test('a server that cannot be executed is reported with the shell error from its log', () => {
-    const s = addService('noexec', { fixture: `'${join(tree, 'does-not-exist')}'` });
+    const s = addService('noexec', { fixture: `'${join(ctx.tree, 'does-not-exist')}'` });
     expect(() => cs.csopen(s.path)).toThrow(/exited before accepting; last lines of .*\n.*does-not-exist/);
   });
 });
@@ -236,7 +215,7 @@ describe('auto-start', () => {
 describe('a planted lock file', () => {
   test.each([
     ['a FIFO', (lock: string) => spawnSync('mkfifo', [lock])],
-    ['a symbolic link', (lock: string) => symlinkSync(join(tree, 'elsewhere'), lock)],
+    ['a symbolic link', (lock: string) => symlinkSync(join(ctx.tree, 'elsewhere'), lock)],
   ])('%s at X-cs.mnt makes csopen and open() fail at once, naming the file and what it is', async (what, plant) => {
     const s = addService('planted');
     const md = s.md();
@@ -281,7 +260,7 @@ describe('one server program, three ways to run it', () => {
     const ready = await new Promise<string>((resolve) => child.stdout!.once('data', (d) => resolve(String(d).trim())));
     cs.csclose(listenFd);
     expect(ready).toBe(`ready ${child.pid} inherited`);
-    servers.push(child.pid!);
+    ctx.servers.push(child.pid!);
     const fd = cs.csopen(`${s.path}/test`);
     expect(roundTrip(fd)).toBe('hello');
     cs.csclose(fd);
@@ -396,7 +375,7 @@ describe('launch entries', () => {
   test('found on CS_PATH before the package, with the owner of the entry as sid', () => {
     const s = addService('found');
     const entry = findLaunchEntry('fdp', s.name)!;
-    expect(entry.dir).toBe(join(tree, 'lib', 'cs', 'fdp', s.name));
+    expect(entry.dir).toBe(join(ctx.tree, 'lib', 'cs', 'fdp', s.name));
     expect(entry.svc).toBe(false);
     expect(entry.uid).toBe(process.geteuid!());
     expect(findLaunchEntry('fdp', 'echo')!.dir).toMatch(/\/lib\/cs\/fdp\/echo$/);
@@ -409,9 +388,9 @@ describe('launch entries', () => {
       const svc = join(later, 'lib', 'cs', 'fdp', s.name, `${s.name}.svc`);
       mkdirSync(join(svc, '..'), { recursive: true });
       writeFileSync(svc, '#!/bin/sh\nexit 1\n', { mode: 0o755 });
-      process.env.CS_PATH = `${tree}:${later}`;
+      process.env.CS_PATH = `${ctx.tree}:${later}`;
       const found = findService('fdp', s.name);
-      expect(found.entry).toMatchObject({ server: join(tree, 'lib', 'cs', 'fdp', s.name, 'server'), svc: false });
+      expect(found.entry).toMatchObject({ server: join(ctx.tree, 'lib', 'cs', 'fdp', s.name, 'server'), svc: false });
       expect(found.svc).toMatchObject({ server: svc, svc: true, uid: process.geteuid!() });
       expect(s.md().dir.endsWith(`/${process.geteuid!()}--`)).toBe(true);
     } finally {
@@ -421,8 +400,8 @@ describe('launch entries', () => {
 
   test('a service opened while it had no entry starts once its entry appears: added in place, or on a directory added to CS_PATH', () => {
     const s = addService('late');
-    const dir = join(tree, 'lib', 'cs', 'fdp', s.name);
-    const hidden = join(tree, 'hidden');
+    const dir = join(ctx.tree, 'lib', 'cs', 'fdp', s.name);
+    const hidden = join(ctx.tree, 'hidden');
     renameSync(dir, hidden);
     expect(() => cs.csopen(s.path)).toThrow(expect.objectContaining({ code: 'ENOENT', message: expect.stringMatching(/no launch entry was found/) }));
     renameSync(hidden, dir);
@@ -434,11 +413,11 @@ describe('launch entries', () => {
     const t = addService('later');
     const later = mkdtempSync(join(tmpdir(), 'cs-launch-'));
     try {
-      renameSync(join(tree, 'lib', 'cs', 'fdp', t.name), join(later, t.name));
+      renameSync(join(ctx.tree, 'lib', 'cs', 'fdp', t.name), join(later, t.name));
       expect(() => cs.csopen(t.path)).toThrow(expect.objectContaining({ code: 'ENOENT' }));
       mkdirSync(join(later, 'lib', 'cs', 'fdp'), { recursive: true });
       renameSync(join(later, t.name), join(later, 'lib', 'cs', 'fdp', t.name));
-      process.env.CS_PATH = `${tree}:${later}`;
+      process.env.CS_PATH = `${ctx.tree}:${later}`;
       const fd2 = cs.csopen(t.path);
       expect(roundTrip(fd2)).toBe('hello');
       cs.csclose(fd2);
@@ -450,7 +429,7 @@ describe('launch entries', () => {
 
   test('a server that is not executable is no launch entry, even after it was found once', () => {
     const s = addService('flaky');
-    const server = join(tree, 'lib', 'cs', 'fdp', s.name, 'server');
+    const server = join(ctx.tree, 'lib', 'cs', 'fdp', s.name, 'server');
     expect(findLaunchEntry('fdp', s.name)).not.toBeNull();
     chmodSync(server, 0o644);
     expect(findLaunchEntry('fdp', s.name)).toBeNull();

@@ -5,46 +5,24 @@
 // CS_OPEN_MOUNT and CS_OPEN_AGENT are refused. Also: a root-started `user=N` instance
 // runs as N, and a remote start through an alias makes exactly one remote-shell call.
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readSync, writeFileSync, writeSync } from 'node:fs';
-import { networkInterfaces, tmpdir } from 'node:os';
+import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import * as cs from '../src';
 import * as sys from '../src/sys';
 import { hashPort } from '../src/port';
-import { FIXTURES, freshRoot, isRoot, killFixtures, killPids, removeRoot, runFixture, secondUser, startFixture, testIf, makeAuthFd } from './helpers';
+import { FIXTURES, isRoot, runFixture, secondUser, startFixture, testIf, serviceTreeEachTest } from './helpers';
 
 const CLI = join(__dirname, '..', 'dist', 'src', 'cli', 'main.js');
-let root: string;
-let tree: string;
 let seq = 0;
-let servers: number[] = [];
 const unique = (what: string) => `${what}${process.pid}o${seq++}`;
-
-beforeEach(() => {
-  root = freshRoot();
-  tree = mkdtempSync(join(tmpdir(), 'cs-options-'));
-  chmodSync(tree, 0o755);
-  process.env.CS_PATH = tree;
-  servers = [];
-  makeAuthFd();
-});
-
-afterEach(async () => {
-  killPids(servers);
-  await killFixtures();
-  removeRoot(root);
-  removeRoot(tree);
-  delete process.env.CS_PATH;
-  delete process.env.CS_REMOTE_SHELL;
-  delete process.env.CS_HOSTS_FILE;
-  delete process.env.CS_STAT_DIR;
-});
+const ctx = serviceTreeEachTest('cs-options-', { mode: 0o755, env: { CS_REMOTE_SHELL: undefined, CS_HOSTS_FILE: undefined, CS_STAT_DIR: undefined } });
 
 /** A launch entry lib/cs/<proto>/<name>/server running launch-server.js (fdp) or net-server.js echo (tcp), appending its pid to <name>.starts. */
 function addService(proto: 'fdp' | 'tcp', what: string, hosts?: string): { name: string; starts: () => number[] } {
   const name = unique(what);
-  const dir = join(tree, 'lib', 'cs', proto, name);
+  const dir = join(ctx.tree, 'lib', 'cs', proto, name);
   mkdirSync(dir, { recursive: true });
-  const starts = join(tree, `${name}.starts`);
+  const starts = join(ctx.tree, `${name}.starts`);
   writeFileSync(starts, '', { mode: 0o666 });
   chmodSync(starts, 0o666);
   const run = proto === 'fdp'
@@ -57,7 +35,7 @@ function addService(proto: 'fdp' | 'tcp', what: string, hosts?: string): { name:
     starts: () => {
       if (!existsSync(starts)) return [];
       const pids = readFileSync(starts, 'utf8').trim().split('\n').filter(Boolean).map((l) => Number(l.split(' ')[0]));
-      for (const pid of pids) if (!servers.includes(pid)) servers.push(pid);
+      for (const pid of pids) if (!ctx.servers.includes(pid)) ctx.servers.push(pid);
       return pids;
     },
   };
@@ -155,18 +133,18 @@ describe('now: the tcp connect is started, not waited for', () => {
 describe('where a tcp service starts', () => {
   /** A remote shell that counts its calls in `count` and runs the command here, with `cs` on its PATH. */
   function countingShell(): string {
-    const bin = join(tree, 'bin');
+    const bin = join(ctx.tree, 'bin');
     mkdirSync(bin, { recursive: true });
     writeFileSync(join(bin, 'cs'), `#!/bin/sh\nexec "${process.execPath}" "${CLI}" "$@"\n`, { mode: 0o755 });
-    const rsh = join(tree, 'rsh');
-    writeFileSync(rsh, `#!/bin/sh\necho "$*" >> '${join(tree, 'rsh.calls')}'\nshift\nPATH="${bin}:$PATH" exec sh -c "$*"\n`, { mode: 0o755 });
+    const rsh = join(ctx.tree, 'rsh');
+    writeFileSync(rsh, `#!/bin/sh\necho "$*" >> '${join(ctx.tree, 'rsh.calls')}'\nshift\nPATH="${bin}:$PATH" exec sh -c "$*"\n`, { mode: 0o755 });
     return rsh;
   }
-  const calls = () => (existsSync(join(tree, 'rsh.calls')) ? readFileSync(join(tree, 'rsh.calls'), 'utf8').trim().split('\n') : []);
+  const calls = () => (existsSync(join(ctx.tree, 'rsh.calls')) ? readFileSync(join(ctx.tree, 'rsh.calls'), 'utf8').trim().split('\n') : []);
 
   /** An alias for this host that cs does not count as this host: 127.0.0.2 is on no interface's list, yet loopback answers it. */
   function alias(): string {
-    const file = join(tree, 'hosts.alias');
+    const file = join(ctx.tree, 'hosts.alias');
     writeFileSync(file, '127.0.0.2 faraway\n');
     process.env.CS_HOSTS_FILE = file;
     return 'faraway';
@@ -204,8 +182,8 @@ describe('where a tcp service starts', () => {
   test('share: the least-loaded live host (none known here), then this host, whatever the hosts file lists', async () => {
     const s = addService('tcp', 'share', 'faraway\n');
     alias();
-    process.env.CS_REMOTE_SHELL = join(tree, 'no-such-shell');
-    process.env.CS_STAT_DIR = mkdtempSync(join(tree, 'stat-'));
+    process.env.CS_REMOTE_SHELL = join(ctx.tree, 'no-such-shell');
+    process.env.CS_STAT_DIR = mkdtempSync(join(ctx.tree, 'stat-'));
     const without = await runFixture('net-csopen.js', [`/dev/tcp/local/${s.name}`, 'x']);
     expect(JSON.parse(without.stdout)).toMatchObject({ error: 'EHOSTUNREACH' });
     const r = await runFixture('net-csopen.js', [`/dev/tcp/local/${s.name}/share`, 'shared']);

@@ -5,43 +5,23 @@
 // a new server that never gets ready leaves the old one serving; restarts at once
 // run one after the other.
 import { spawn } from 'node:child_process';
-import { chmodSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, readSync, writeFileSync, writeSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, readSync, writeFileSync, writeSync } from 'node:fs';
 import type { Duplex } from 'node:stream';
 import { join } from 'node:path';
 import * as cs from '../src';
 import * as sys from '../src/sys';
-import { FIXTURES, fdCount, finish, freshRoot, isRoot, killPids, makeAuthFd, openFds, removeRoot, secondUser, testIf, type Finished } from './helpers';
+import { FIXTURES, fdCount, finish, isRoot, openFds, secondUser, testIf, type Finished, serviceTreeEachTest } from './helpers';
 
 const CLI = join(__dirname, '..', 'dist', 'src', 'cli', 'main.js');
 
-let root: string;
-let tree: string;
 let seq = 0;
-/** Every server pid a test saw, killed after it. */
-let servers: number[] = [];
-
-beforeEach(() => {
-  root = freshRoot();
-  tree = mkdtempSync(join(tmpdir(), 'cs-restart-'));
-  chmodSync(tree, 0o755); // the second user looks for the launch entry too
-  process.env.CS_PATH = tree;
-  delete process.env.CS_DRAIN_MS;
-  servers = [];
-  makeAuthFd();
-});
-
-afterEach(() => {
-  killPids(servers);
-  removeRoot(root);
-  removeRoot(tree);
-  delete process.env.CS_PATH;
-});
+// mode 0755: the second user looks for the launch entry too
+const ctx = serviceTreeEachTest('cs-restart-', { mode: 0o755, env: { CS_DRAIN_MS: undefined } });
 
 /** A launch entry on the test CS_PATH running restart-server.js; `env` is exported to it. */
 function addService(env: Record<string, string> = {}): { path: string; entry: string } {
   const name = `rs${process.pid}x${seq++}`;
-  const dir = join(tree, 'lib', 'cs', 'fdp', name);
+  const dir = join(ctx.tree, 'lib', 'cs', 'fdp', name);
   mkdirSync(dir, { recursive: true });
   const entry = join(dir, 'server');
   writeEntry(entry, env);
@@ -74,7 +54,7 @@ async function restart(path: string, extra: string[] = []): Promise<Restart> {
   const r = await csCommand(['--json', 'restart', ...extra, path]);
   if (r.code !== 0) throw new Error(`cs restart failed (${r.code}): ${r.stderr}`);
   const done = JSON.parse(r.stdout) as Restart;
-  servers.push(done.oldPid, done.newPid);
+  ctx.servers.push(done.oldPid, done.newPid);
   return done;
 }
 
@@ -116,7 +96,7 @@ async function request(path: string, word: string): Promise<number> {
 /** The perm directory of service `path`: a plain one, or with a `user=<uid>` option. */
 function permDir(path: string): string {
   const m = /^\/dev\/fdp\/local\/([^/]+)(?:\/user=(\d+))?$/.exec(path)!;
-  return join(root, 'fdp', readdirSync(join(root, 'fdp'))[0]!, m[1]!, m[2] === undefined ? '--' : `-${m[2]}-`);
+  return join(ctx.root, 'fdp', readdirSync(join(ctx.root, 'fdp'))[0]!, m[1]!, m[2] === undefined ? '--' : `-${m[2]}-`);
 }
 
 /** The recorded server pid. */
@@ -184,7 +164,7 @@ async function firstServer(path: string): Promise<number> {
   const conn = await within(cs.open(path), 15000, 'start');
   try {
     const pid = Number((await ask(conn, 'hello')).split(' ')[0]);
-    servers.push(pid);
+    ctx.servers.push(pid);
     return pid;
   } finally {
     conn.destroy();
@@ -339,7 +319,7 @@ rootOnly('root restarts another user\'s service: the new server runs as that use
   const start = await csCommand([path], other);
   expect(start.code).toBe(0);
   const first = recorded(path);
-  servers.push(first);
+  ctx.servers.push(first);
   const done = await restart(path);
   expect(done.oldPid).toBe(first);
   const uidOf = (pid: number) => Number(/^Uid:\s+\d+\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);
@@ -352,13 +332,13 @@ rootOnly('root restarts another user\'s service: the new server runs as that use
   const again = await csCommand(['--json', 'restart', path], other);
   expect(again.code).toBe(0);
   const next = JSON.parse(again.stdout) as Restart;
-  servers.push(next.newPid);
+  ctx.servers.push(next.newPid);
   expect(next.oldPid).toBe(done.newPid);
   expect(recorded(path)).toBe(next.newPid);
 }, 120000);
 
 test('two restarts at once run one after the other', async () => {
-  const slowOnce = join(tree, 'slow-once');
+  const slowOnce = join(ctx.tree, 'slow-once');
   const { path } = addService({ CS_TEST_SLOW_ONCE: slowOnce });
   const first = await firstServer(path);
   // the first replacement is slow to get ready: a second restart must not take it for the server meanwhile
@@ -373,7 +353,7 @@ test('two restarts at once run one after the other', async () => {
 
 test('a tcp service is restarted the same way: its port never closes', async () => {
   const name = `rt${process.pid}x${seq++}`;
-  const dir = join(tree, 'lib', 'cs', 'tcp', name);
+  const dir = join(ctx.tree, 'lib', 'cs', 'tcp', name);
   mkdirSync(dir, { recursive: true });
   writeEntry(join(dir, 'server'), {});
   const path = `/dev/tcp/local/${name}`;

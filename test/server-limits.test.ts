@@ -2,49 +2,29 @@
 // server run under a small RLIMIT_NOFILE and get more clients than they can hold.
 // They must neither spin nor flood their log, and must serve again once clients leave.
 import { spawn } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as cs from '../src';
 import { recordedPid, type MountDir } from '../src/namespace';
 import { resolveService } from '../src/launch/service';
-import { cpuTicks, fdCount, FIXTURES, freshRoot, killFixtures, killPids, makeAuthFd, removeRoot } from './helpers';
+import { cpuTicks, fdCount, FIXTURES, serviceTreeEachTest } from './helpers';
 
 const ROOT_DIR = join(__dirname, '..');
 /** Less than 20% of one core over the measured window (clock ticks are 1/100 s). */
 const WINDOW_MS = 3000;
 const MAX_TICKS = (0.2 * WINDOW_MS) / 10;
 
-let root: string;
-let tree: string;
 let seq = 0;
-let servers: number[] = [];
-
-beforeEach(() => {
-  root = freshRoot();
-  tree = mkdtempSync(join(tmpdir(), 'cs-limits-'));
-  process.env.CS_PATH = tree;
-  process.env.CS_TIMEOUT_MS = '30000'; // clients left in the backlog wait through the whole test
-  servers = [];
-  makeAuthFd();
-});
-
-afterEach(async () => {
-  killPids(servers);
-  await killFixtures();
-  removeRoot(root);
-  removeRoot(tree);
-  delete process.env.CS_PATH;
-  delete process.env.CS_TIMEOUT_MS;
-});
+// clients left in the backlog wait through the whole test
+const ctx = serviceTreeEachTest('cs-limits-', { env: { CS_TIMEOUT_MS: '30000' } });
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** A launch entry that runs `command "$1"` with at most `nofile` descriptors; returns its path. */
 function limitedService(what: string, nofile: number, command: string): `/dev/fdp/${string}` {
   const name = `${what}${process.pid}x${seq++}`;
-  const dir = join(tree, 'lib', 'cs', 'fdp', name);
+  const dir = join(ctx.tree, 'lib', 'cs', 'fdp', name);
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'server'), `#!/bin/sh\nulimit -n ${nofile}\nexec ${command} "$1"\n`);
   chmodSync(join(dir, 'server'), 0o755);
@@ -84,7 +64,7 @@ async function echoes(conn: cs.Connection, text: string): Promise<string> {
 async function saturate(path: `/dev/fdp/${string}`): Promise<void> {
   const first = await cs.open(path);
   const pid = recordedPid(md(path))!;
-  servers.push(pid);
+  ctx.servers.push(pid);
   expect(await echoes(first, 'before')).toBe('before');
   const held: cs.Connection[] = [];
   const refused: string[] = [];
@@ -128,7 +108,7 @@ describe('out of descriptors, a server pauses accepting instead of spinning', ()
   test('a tcp listen() server under ulimit -n 64 with 80 silent peers', async () => {
     const name = `silent${process.pid}x${seq++}`;
     const child = spawn('sh', ['-c', 'ulimit -n 64; exec "$0" "$@"', process.execPath, join(FIXTURES, 'net-server.js'), `/dev/tcp/local/${name}`, 'echo'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    servers.push(child.pid!);
+    ctx.servers.push(child.pid!);
     let stderr = '';
     child.stderr.on('data', (d) => (stderr += d));
     const ready = await new Promise<string>((resolve, reject) => {
