@@ -177,6 +177,7 @@ describe('where a tcp service starts', () => {
     const r = await runFixture('net-csopen.js', [`/dev/tcp/${host}/${s.name}/remote`, 'there']);
     expect(JSON.parse(r.stdout)).toMatchObject({ reply: 'there' });
     expect(calls()).toEqual([`${host} cs '/dev/tcp/local/${s.name}/local'`]);
+    expect(s.starts()).toHaveLength(1);
   });
 
   test('share: the least-loaded live host (none known here), then this host, whatever the hosts file lists', async () => {
@@ -188,6 +189,7 @@ describe('where a tcp service starts', () => {
     expect(JSON.parse(without.stdout)).toMatchObject({ error: 'EHOSTUNREACH' });
     const r = await runFixture('net-csopen.js', [`/dev/tcp/local/${s.name}/share`, 'shared']);
     expect(JSON.parse(r.stdout)).toMatchObject({ reply: 'shared' });
+    expect(s.starts()).toHaveLength(1);
   });
 
   test('share in an fdp service\'s hosts file means what no hosts file means: here', async () => {
