@@ -164,14 +164,15 @@ module.exports = [
   },
   {
     name: 'sealed',
-    title: '64 MiB one way then a one-byte ack: a sealed memfd the receiver reads whole vs the bytes through net',
+    title: '64 MiB one way then a one-byte ack: a sealed memfd the receiver reads whole, or maps, vs the bytes through net',
     show: 'ms',
     unit: 'msg',
     sides: ({ tag, dir }) => ({
       'sealed memfd': { server: peer('sealed.js', 'serve', fdp('sealed', tag), 64 * MiB), client: peer('sealed.js', 'send', fdp('sealed', tag), 64 * MiB) },
+      'sealed, mapped': { server: peer('sealed.js', 'serve', fdp('sealedmap', tag), 64 * MiB, 'map'), client: peer('sealed.js', 'send', fdp('sealedmap', tag), 64 * MiB) },
       net: { server: peer('net.js', 'serve-sink', sock(dir, 'sealed', tag), 64 * MiB), client: peer('net.js', 'bulk', sock(dir, 'sealed', tag), 64 * MiB) },
     }),
-    compare: [{ a: 'sealed memfd', b: 'net' }],
+    compare: [{ a: 'sealed memfd', b: 'net' }, { a: 'sealed, mapped', b: 'net' }],
   },
   {
     name: 'capslarge',

@@ -183,9 +183,9 @@ export let adoptSocket: typeof handoff.adoptSocket, adoptServer: typeof handoff.
   recvSocket: typeof handoff.recvSocket, recvServer: typeof handoff.recvServer;
 exportOnUse(exports, () => require('./handoff') as typeof handoff, ['adoptSocket', 'adoptServer', 'sendSocket', 'recvSocket', 'recvServer']);
 // Payloads in sealed memfds, sent as descriptors
-export let sealBytes: typeof sealed.sealBytes, readSealed: typeof sealed.readSealed,
+export let sealBytes: typeof sealed.sealBytes, readSealed: typeof sealed.readSealed, mapSealed: typeof sealed.mapSealed,
   sendSealed: typeof sealed.sendSealed, recvSealed: typeof sealed.recvSealed;
-exportOnUse(exports, () => require('./sealed') as typeof sealed, ['sealBytes', 'readSealed', 'sendSealed', 'recvSealed']);
+exportOnUse(exports, () => require('./sealed') as typeof sealed, ['sealBytes', 'readSealed', 'mapSealed', 'sendSealed', 'recvSealed']);
 
 // Errors
 export { type CsError } from './sys/errors';

@@ -1,9 +1,12 @@
 // Sealed payloads between processes: 64 MiB out and back through sealed memfds (by
 // hand and with sendSealed/recvSealed), a receiver that drops one unread,
 // a sender that tries to change one after sending (the seals refuse), receivers that
-// refuse what is unsealed or too large, and no descriptor left behind in any of them.
+// refuse what is unsealed or too large, payloads mapped instead of read, and no
+// descriptor left behind in any of them.
 import { once } from 'node:events';
-import { closeSync, ftruncateSync, readdirSync, readlinkSync, writeSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { closeSync, ftruncateSync, readdirSync, readFileSync, readlinkSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
 import * as cs from '../src';
 import * as sys from '../src/sys';
 import { freshRootEachTest, openFds, startFixture } from './helpers';
@@ -98,3 +101,44 @@ test('recvSealed refuses an unsealed memfd (EPERM) and one over its max (EMSGSIZ
   conn.destroy();
   expect(openFds()).toEqual(before);
 }, 60000);
+
+/** The lines of /proc/self/maps that map a sealed payload's memfd. */
+const sealedMappings = (): string[] => readFileSync('/proc/self/maps', 'utf8').split('\n').filter((l) => l.includes('memfd:cs-sealed'));
+
+test('recvSealed with map: 64 MiB from another process is mapped, not copied; writes stay private; nothing left open', async () => {
+  const path = name('map');
+  await startFixture('sealed-peer.js', [path, 'echo']);
+  const before = openFds();
+  const conn = await cs.open(path);
+  const data = payload();
+  await cs.sendSealed(conn, data);
+  const got = await cs.recvSealed(conn, { map: true });
+  expect(got.equals(data)).toBe(true);
+  expect(sealedMappings()).toHaveLength(1); // the bytes are the memfd's pages, its fd already closed
+  got[0] ^= 0xff;
+  expect(got.equals(data)).toBe(false); // a private copy of that page only
+  conn.destroy();
+  expect(openFds()).toEqual(before);
+}, 60000);
+
+test('mapSealed refuses what readSealed refuses; a mapping ends when its Buffer is collected', () => {
+  const open = sys.memfd('unsealed');
+  writeSync(open, 'changeable');
+  expect(() => cs.mapSealed(open, 100)).toThrow(expect.objectContaining({ code: 'EPERM', syscall: 'mapSealed' }));
+  closeSync(open);
+  const big = cs.sealBytes(Buffer.alloc(4097));
+  expect(() => cs.mapSealed(big, 4096)).toThrow(expect.objectContaining({ code: 'EMSGSIZE' }));
+  closeSync(big);
+  const script = `
+    const { readFileSync, closeSync } = require('node:fs');
+    const cs = require(${JSON.stringify(join(__dirname, '..', 'dist', 'src'))});
+    const count = () => readFileSync('/proc/self/maps', 'utf8').split('\\n').filter((l) => l.includes('memfd:cs-sealed')).length;
+    const fd = cs.sealBytes(Buffer.alloc(1 << 20, 7));
+    let b = cs.mapSealed(fd, 1 << 20); closeSync(fd);
+    const mapped = count() + (b[5] === 7 ? 0 : 100);
+    b = null;
+    setTimeout(() => { globalThis.gc(); setTimeout(() => { globalThis.gc(); console.log(JSON.stringify([mapped, count()])); }, 50); }, 50);`;
+  const r = spawnSync(process.execPath, ['--expose-gc', '-e', script], { encoding: 'utf8', env: process.env, timeout: 20000 });
+  expect(r.stderr).toBe('');
+  expect(JSON.parse(r.stdout)).toEqual([1, 0]);
+});

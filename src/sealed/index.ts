@@ -5,7 +5,7 @@
 import { fstatSync, readSync, writeSync } from 'node:fs';
 import type { Connection, FdOptions } from '../stream';
 import {
-  close, closeAll, csError, fcntl, sealableMemfd, F_ADD_SEALS, F_GET_SEALS, F_SEAL_GROW, F_SEAL_SEAL, F_SEAL_SHRINK, F_SEAL_WRITE,
+  close, closeAll, csError, fcntl, mapPrivate, sealableMemfd, F_ADD_SEALS, F_GET_SEALS, F_SEAL_GROW, F_SEAL_SEAL, F_SEAL_SHRINK, F_SEAL_WRITE,
 } from '../sys';
 
 /** The default ceiling of recvSealed. */
@@ -63,6 +63,17 @@ export function readSealed(fd: number, max: number, syscall = 'readSealed', path
   return out;
 }
 
+/**
+ * The contents of `fd`, a sealed memfd of at most `max` bytes, without a copy: a
+ * Buffer over a private mapping of it (writes to the Buffer stay this process's).
+ * The fd stays the caller's and may be closed at once; the mapping lasts until the
+ * Buffer is collected. Errors as readSealed, and mmap's.
+ */
+export function mapSealed(fd: number, max: number, syscall = 'mapSealed', path?: string): Buffer {
+  const size = sealedSize(fd, max, syscall, path);
+  return size === 0 ? Buffer.alloc(0) : mapPrivate(fd, size, path);
+}
+
 /** `data` in a sealed memfd, sent on `conn` as one record (sealBytes, sendFds, then this process's fd is closed). */
 export async function sendSealed(conn: Connection, data: Uint8Array, opts: FdOptions = {}): Promise<void> {
   const fd = sealBytes(data);
@@ -77,13 +88,13 @@ export async function sendSealed(conn: Connection, data: Uint8Array, opts: FdOpt
  * The bytes of the sealed memfd in the next record on `conn`, at most `max` (default
  * 64 MiB); the descriptor is closed whatever happens. EPROTO when the record carries
  * no descriptor, EMSGSIZE when more than one or larger than `max`, EPERM when it is not
- * a fully sealed memfd.
+ * a fully sealed memfd. With `map`, the bytes are mapped (mapSealed), not read.
  */
-export async function recvSealed(conn: Connection, opts: FdOptions & { max?: number } = {}): Promise<Buffer> {
+export async function recvSealed(conn: Connection, opts: FdOptions & { max?: number; map?: boolean } = {}): Promise<Buffer> {
   const { fds } = await conn.recvFds({ signal: opts.signal, max: 1 });
   try {
     if (fds.length !== 1) throw csError('EPROTO', 'recvSealed', conn.path, 'the record carries no descriptor');
-    return readSealed(fds[0]!, opts.max ?? SEALED_MAX, 'recvSealed', conn.path);
+    return (opts.map ? mapSealed : readSealed)(fds[0]!, opts.max ?? SEALED_MAX, 'recvSealed', conn.path);
   } finally {
     closeAll(fds);
   }

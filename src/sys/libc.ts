@@ -109,6 +109,9 @@ const c = declareOnUse({
   pthread_sigmask: 'int pthread_sigmask(int how, const void *set, void *old)',
   flock: 'int flock(int, int)',
   memfd_create: 'int memfd_create(const char *name, unsigned int flags)',
+  mmap: 'void *mmap(void *addr, size_t len, int prot, int flags, int fd, long off)',
+  munmap: 'int munmap(void *addr, size_t len)',
+  madvise: 'int madvise(void *addr, size_t len, int advice)',
   pipe2: 'int pipe2(_Out_ int *fds, int flags)',
 });
 
@@ -342,6 +345,34 @@ export function memfd(name: string): number {
 /** A memfd that accepts seals (F_ADD_SEALS). */
 export function sealableMemfd(name: string): number {
   return check(c.memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING), 'memfd_create');
+}
+
+const PROT_READ = 1;
+const PROT_WRITE = 2;
+const MAP_PRIVATE = 2;
+const MADV_POPULATE_READ = 22;
+const MAP_FAILED = 0xffffffffffffffffn;
+
+/** Unmaps a mapping once the ArrayBuffer viewing it is garbage: nothing can read it then. */
+const unmapOnCollect = new FinalizationRegistry<{ ptr: unknown; size: number }>(({ ptr, size }) => {
+  c.munmap(ptr, size);
+});
+
+/**
+ * The first `size` bytes of file `fd` as a Buffer over a private copy-on-write mapping:
+ * no copy is made, and writes to the Buffer stay this process's (they never reach the
+ * file, so a sealed file can be mapped). Page tables are filled at once for reading
+ * (MADV_POPULATE_READ), so reading does not fault page by page. Unmapped when the
+ * Buffer's memory is collected; the fd can be closed at once.
+ */
+export function mapPrivate(fd: number, size: number, path?: string): Buffer {
+  const ptr = c.mmap(null, size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+  if (ptr === null || ffi().address(ptr) === MAP_FAILED) throw errnoError(errno(), 'mmap', path);
+  // Only an optimisation: a kernel without MADV_POPULATE_READ faults pages in as they are read.
+  c.madvise(ptr, size, MADV_POPULATE_READ);
+  const memory = ffi().view(ptr, size);
+  unmapOnCollect.register(memory, { ptr, size });
+  return Buffer.from(memory);
 }
 
 /** Native memory that does not move, for structures holding pointers (msghdr). */
