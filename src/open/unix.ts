@@ -5,12 +5,11 @@
 // descriptors, pass on either.
 import { statSync } from 'node:fs';
 import {
-  abortError, bind, close, connect, csError, listen, passCred, socket, unixAddr, Watcher, AF_UNIX, SOCK_NONBLOCK, SOCK_STREAM, UNIX_PATH_MAX,
-  type CsError,
+  abortError, bind, close, connect, csError, listen, unixAddr, Watcher, UNIX_PATH_MAX, type CsError,
 } from '../sys';
 import { driveAsync, driveSync, handshakeTimeout, type Steps } from '../io';
 import { BACKLOG } from '../stream/flags';
-import { tryReadGreeting, type Greeted } from '../stream/handshake';
+import { tryReadGreeting, withUnixSocket, type Greeted } from '../stream/handshake';
 import { kernelId, trySendRecord } from '../stream/record';
 import { remember } from '../stream/registry';
 import type * as ConnectionM from '../stream/connection';
@@ -45,14 +44,12 @@ function addressOf(path: string, syscall: string): string {
  */
 function connectTo(path: string, syscall: string): number {
   const address = addressOf(path, syscall);
-  const fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK);
   try {
-    passCred(fd);
-    // an AF_UNIX connect completes or fails at once; EAGAIN only when the backlog is full
-    if (!connect(fd, unixAddr(address), path)) throw connectError('EAGAIN', path, address, 'the listen backlog is full');
-    return fd;
+    return withUnixSocket((fd) => {
+      // an AF_UNIX connect completes or fails at once; EAGAIN only when the backlog is full
+      if (!connect(fd, unixAddr(address), path)) throw connectError('EAGAIN', path, address, 'the listen backlog is full');
+    });
   } catch (e) {
-    close(fd);
     const err = e as CsError;
     // connect(2) says ECONNREFUSED for a file that is not a socket: say what it is
     if (err.code === 'ECONNREFUSED' && !isSocket(address)) throw connectError('ENOTSOCK', path, address, `${address} is not a socket`);
@@ -114,15 +111,9 @@ export async function openUnix(path: string, greet: boolean, signal?: AbortSigna
  */
 export function listenUnix(path: string, syscall: string): number {
   const address = addressOf(path, syscall);
-  const fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK);
-  try {
-    passCred(fd); // accepted streams inherit it
+  return withUnixSocket((fd) => {
     bind(fd, unixAddr(address), path);
     listen(fd, BACKLOG, path);
     remember(fd, path);
-    return fd;
-  } catch (e) {
-    close(fd);
-    throw e;
-  }
+  });
 }

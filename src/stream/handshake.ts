@@ -73,30 +73,40 @@ export function writeGreeting(fd: number, code: number, path: string): void {
 }
 
 /**
- * Run `use` on a fresh non-blocking AF_UNIX socket and the path to reach S-cs.mnt by:
- * the path itself, or the directory's /proc/self/fd entry when the path is longer
- * than sun_path allows. Returns the socket; closes it if `use` throws. The socket
- * has SO_PASSCRED before it connects or listens (accepted streams inherit it), so
- * every message it receives names its sender.
+ * Run `use` on a fresh non-blocking AF_UNIX stream socket and return it; closes it if
+ * `use` throws. The socket has SO_PASSCRED before it connects or listens (accepted
+ * streams inherit it), so every message it receives names its sender.
  */
-export function withServiceSocket(md: MountDir, use: (fd: number, target: string) => void): number {
+export function withUnixSocket(use: (fd: number) => void): number {
   const fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK);
-  let dirFd = -1;
   try {
     passCred(fd);
-    let target = md.socket;
-    if (Buffer.byteLength(target) > UNIX_PATH_MAX) {
-      dirFd = openSync(md.dir, C.O_RDONLY | C.O_DIRECTORY | C.O_NOFOLLOW);
-      target = `/proc/self/fd/${dirFd}/S-cs.mnt`;
-    }
-    use(fd, target);
+    use(fd);
     return fd;
   } catch (e) {
     close(fd);
     throw e;
-  } finally {
-    if (dirFd >= 0) closeSync(dirFd);
   }
+}
+
+/**
+ * withUnixSocket, `use` also getting the path to reach S-cs.mnt by: the path itself,
+ * or the directory's /proc/self/fd entry when the path is longer than sun_path allows.
+ */
+export function withServiceSocket(md: MountDir, use: (fd: number, target: string) => void): number {
+  return withUnixSocket((fd) => {
+    let dirFd = -1;
+    try {
+      let target = md.socket;
+      if (Buffer.byteLength(target) > UNIX_PATH_MAX) {
+        dirFd = openSync(md.dir, C.O_RDONLY | C.O_DIRECTORY | C.O_NOFOLLOW);
+        target = `/proc/self/fd/${dirFd}/S-cs.mnt`;
+      }
+      use(fd, target);
+    } finally {
+      if (dirFd >= 0) closeSync(dirFd);
+    }
+  });
 }
 
 /**
