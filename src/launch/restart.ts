@@ -21,7 +21,7 @@ import { drainPeriod, DRAIN_SIGNAL } from './lifetime';
 import { withLogTail } from './log';
 import { boundToService } from './serve';
 import { resolveService, type Service } from './service';
-import { runningServer } from './signal';
+import { runningServer, serverGroup } from './signal';
 import { spawnServer, type ServerUser } from './spawn';
 
 /** How long past its drain deadline an old server may take to exit before it is killed. */
@@ -157,7 +157,8 @@ async function exited(pidfd: number, ms: number): Promise<boolean> {
 /** Kill `pid` and the process group it leads (a server cs started leads one). */
 function killServer(pidfd: number, pid: number): void {
   try {
-    if (processInfo(pid)?.pgrp === pid) process.kill(-pid, 'SIGKILL');
+    const group = serverGroup(pid);
+    if (group !== null) process.kill(group, 'SIGKILL');
     else pidfdSendSignal(pidfd, SIG.SIGKILL);
   } catch {
     // gone already

@@ -27,13 +27,20 @@ export function runningServer(md: MountDir, syscall = 'kill'): number {
   return pid;
 }
 
+/**
+ * What to signal for server `pid`: the process group it leads (-pid), else (null) the
+ * process alone: a group the server does not lead (a server started by hand from a
+ * shell) is not its to share.
+ */
+export function serverGroup(pid: number): number | null {
+  return processInfo(pid)?.pgrp === pid ? -pid : null;
+}
+
 /** Send signal `num` to `md`'s running server and the process group it leads; returns its pid. */
 export function signalService(md: MountDir, num: number): number {
   const pid = runningServer(md);
-  // a group the server does not lead (a server started by hand from a shell) is not its to share
-  const target = processInfo(pid)?.pgrp === pid ? -pid : pid;
   try {
-    process.kill(target, num);
+    process.kill(serverGroup(pid) ?? pid, num);
   } catch (e) {
     throw csError((e as CsError).code ?? 'EPERM', 'kill', md.path, `cannot signal server pid ${pid}`);
   }
