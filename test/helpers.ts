@@ -223,6 +223,17 @@ export function serviceTreeEachTest(prefix: string, opts: { mode?: number; env?:
   return ctx;
 }
 
+/** Write `text` on `conn` and read until as many characters came back (an echo). */
+export async function echoed(conn: cs.Connection, text = 'hello'): Promise<string> {
+  conn.write(text);
+  let got = '';
+  for await (const chunk of conn) {
+    got += chunk;
+    if (got.length >= text.length) break;
+  }
+  return got;
+}
+
 /** SIGKILL every pid in `pids` that is still there. */
 export function killPids(pids: number[]): void {
   for (const pid of pids) {

@@ -11,7 +11,7 @@ import { createMountDir, mountDir, type MountDir } from '../src/namespace';
 import { parsePath } from '../src/path';
 import { findLaunchEntry, findService } from '../src/namespace/entry';
 import { idlePeriod, DEFAULT_IDLE_MS } from '../src/launch/lifetime';
-import { FIXTURES, openFds, removeRoot, runFixture, startFixture, type Started, serviceTreeEachTest } from './helpers';
+import { FIXTURES, openFds, removeRoot, runFixture, startFixture, type Started, serviceTreeEachTest, echoed } from './helpers';
 
 let seq = 0;
 const unique = (what: string) => `${what}${process.pid}x${seq++}`;
@@ -64,16 +64,6 @@ function roundTrip(fd: number, text = 'hello'): string {
     got += n;
   }
   return buf.toString('utf8', 0, got);
-}
-
-async function asyncRoundTrip(conn: cs.Connection, text = 'hello'): Promise<string> {
-  conn.write(text);
-  let got = '';
-  for await (const chunk of conn) {
-    got += chunk;
-    if (got.length >= text.length) break;
-  }
-  return got;
 }
 
 /** Resolve once `file` no longer exists (inotify through fs.watch), bounded by `ms`. */
@@ -149,7 +139,7 @@ describe('auto-start', () => {
   test('async open() starts the server the same way', async () => {
     const s = addService('aecho');
     const conn = await cs.open(s.path);
-    expect(await asyncRoundTrip(conn)).toBe('hello');
+    expect(await echoed(conn)).toBe('hello');
     conn.destroy();
     expect(starts(s)).toHaveLength(1);
   });
@@ -342,7 +332,7 @@ describe('libcs-style <service>.svc servers', () => {
   test('five clients racing to start a .svc service run it once', async () => {
     const s = addService('svcrace', { fixture: svcFixture, svc: true });
     const conns = await Promise.all(Array.from({ length: 5 }, () => cs.open(s.path)));
-    for (const c of conns) expect(await asyncRoundTrip(c, 'svc')).toBe('svc');
+    for (const c of conns) expect(await echoed(c, 'svc')).toBe('svc');
     for (const c of conns) c.destroy();
     expect(starts(s)).toHaveLength(1);
   });

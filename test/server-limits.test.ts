@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import * as cs from '../src';
 import { recordedPid, type MountDir } from '../src/namespace';
 import { resolveService } from '../src/launch/service';
-import { cpuTicks, fdCount, FIXTURES, serviceTreeEachTest } from './helpers';
+import { cpuTicks, fdCount, FIXTURES, serviceTreeEachTest, echoed } from './helpers';
 
 const ROOT_DIR = join(__dirname, '..');
 /** Less than 20% of one core over the measured window (clock ticks are 1/100 s). */
@@ -47,15 +47,6 @@ async function ticksOver(pid: number): Promise<number> {
   return cpuTicks(pid) - start;
 }
 
-async function echoes(conn: cs.Connection, text: string): Promise<string> {
-  conn.write(text);
-  let got = '';
-  for await (const chunk of conn) {
-    got += chunk;
-    if (got.length >= text.length) break;
-  }
-  return got;
-}
 
 /**
  * Start the fdp service `path` (a byte echo under `ulimit -n 256`), hold 400 connections
@@ -65,7 +56,7 @@ async function saturate(path: `/dev/fdp/${string}`): Promise<void> {
   const first = await cs.open(path);
   const pid = recordedPid(md(path))!;
   ctx.servers.push(pid);
-  expect(await echoes(first, 'before')).toBe('before');
+  expect(await echoed(first, 'before')).toBe('before');
   const held: cs.Connection[] = [];
   const refused: string[] = [];
   const opening = Array.from({ length: 400 }, () => cs.open(path).then(
@@ -91,7 +82,7 @@ async function saturate(path: `/dev/fdp/${string}`): Promise<void> {
   await Promise.all(opening);
   for (const c of held) c.destroy();
   const again = await cs.open(path);
-  expect(await echoes(again, 'after')).toBe('after');
+  expect(await echoed(again, 'after')).toBe('after');
   again.destroy();
   expect(logLines(path).length).toBeLessThan(10);
 }
