@@ -30,7 +30,7 @@ const burstSize = (quick) => (quick ? [1000, 128] : [5000, 512]);
 module.exports = [
   {
     name: 'fdpass',
-    title: 'fd round trip, 16 B + 1 fd (net: 16 B and no fd; cs async: one 32-byte record with the fd)',
+    title: 'fd round trip, 16 B + 1 fd (net: 16 B and no fd; cs: one 32-byte record with the fd, cssend/csrecv or sendFds/recvFds)',
     show: 'rate',
     unit: 'rt',
     sides: ({ dir, tag, fdping, usocket }) => ({

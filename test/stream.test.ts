@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as cs from '../src';
 import * as sys from '../src/sys';
-import { freshRootEachTest, isRoot, testIf, openFds, runFixture, secondUser, startFixture } from './helpers';
+import { spawn } from 'node:child_process';
+import { finish, freshRootEachTest, isRoot, makeAuthFd, memfdHolding, testIf, openFds, runFixture, secondUser, startFixture } from './helpers';
 
 let seq = 0;
 const name = (what: string): `/dev/fdp/${string}` => `/dev/fdp/local/${what}${process.pid}x${seq++}`;
@@ -308,6 +309,81 @@ describe('the stream registry', () => {
     expect(tcp).toBe(lfd);
     expect(() => cs.cssend(tcp, [])).toThrow(expect.objectContaining({ code: 'EOPNOTSUPP', syscall: 'cssend' }));
     for (const f of [tcp, ...fillers]) sys.close(f);
+    expect(openFds()).toEqual(before);
+  });
+});
+
+describe('records on the fast path (no registry check per record)', () => {
+  /** Fill the free descriptor numbers below `fd` (which must be free), so the next one made gets `fd`; returns the fillers. */
+  function fillBelow(fd: number): number[] {
+    const fillers: number[] = [];
+    for (let f = openSync('/dev/null', 'r'); f !== fd; f = openSync('/dev/null', 'r')) fillers.push(f);
+    closeSync(fd);
+    return fillers;
+  }
+
+  test('a stream that carried records, closed without csclose and its number reused by a socketpair: a record there names its real sender, not the old peer', async () => {
+    const path = name('reuseid');
+    const server = await startFixture('record-echo.js', [path]);
+    const serverPid = Number(server.line.split(' ')[1]);
+    makeAuthFd();
+    const before = openFds();
+    const fd = cs.csopen(path);
+    const out = memfdHolding('hi');
+    cs.cssend(fd, [out]);
+    const back = cs.csrecv(fd, 1);
+    expect(back.id.pid).toBe(serverPid);
+    expect(readFileSync(`/proc/self/fd/${back.fds[0]}`, 'utf8')).toBe(`got:hi from:${process.pid}`);
+    closeSync(back.fds[0]);
+    closeSync(fd); // not csclose: the registry still holds the entry, which now trusts the number
+    const fillers = fillBelow(fd);
+    const [a, b] = sys.socketpair(sys.SOCK_STREAM);
+    expect(a).toBe(fd);
+    cs.cssend(b, [out]);
+    const got = cs.csrecv(a, 1);
+    expect(got.id).toMatchObject({ pid: process.pid, uid: process.geteuid!(), gid: process.getegid!() });
+    expect(readFileSync(`/proc/self/fd/${got.fds[0]}`, 'utf8')).toBe('hi');
+    expect(() => cs.cspath(a)).toThrow(expect.objectContaining({ code: 'EINVAL' })); // the stale entry is gone
+    for (const f of [got.fds[0], out, a, b, ...fillers]) closeSync(f);
+    expect(openFds()).toEqual(before);
+  });
+
+  test('a receive that waited makes the next ones poll first: records queued meanwhile still come one by one, in order, with their descriptors', async () => {
+    const path = name('waitfirst');
+    makeAuthFd();
+    const before = openFds();
+    const peer = spawn(process.execPath, ['-e', `
+      const fs = require('node:fs');
+      const cs = require(${JSON.stringify(join(__dirname, '..', 'dist', 'src'))});
+      const sys = require(${JSON.stringify(join(__dirname, '..', 'dist', 'src', 'sys'))});
+      const l = cs.csopen(process.argv[1], cs.CS_OPEN_CREATE);
+      console.log('ready');
+      const conn = cs.csrecv(l).fds[0];
+      const send = (text) => { const m = sys.memfd('n'); fs.writeSync(m, text); cs.cssend(conn, [m]); fs.closeSync(m); };
+      setTimeout(() => {
+        send('first');
+        fs.closeSync(cs.csrecv(conn, 1).fds[0]);
+        for (let i = 0; i < 20; i++) send(String(i));
+        cs.csrecv(conn, 1); // until the client closes
+      }, 200);`, path], { env: process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const done = finish(peer, 'record peer', 20000);
+    await new Promise((resolve) => peer.stdout!.once('data', resolve));
+    const fd = cs.csopen(path);
+    const first = cs.csrecv(fd, 1); // waits about 200 ms for it
+    expect(readFileSync(`/proc/self/fd/${first.fds[0]}`, 'utf8')).toBe('first');
+    cs.cssend(fd, [first.fds[0]]);
+    closeSync(first.fds[0]);
+    const texts: string[] = [];
+    for (let i = 0; i < 20; i++) {
+      const r = cs.csrecv(fd, 1);
+      expect(r.fds).toHaveLength(1);
+      expect(r.id.pid).toBe(peer.pid);
+      texts.push(readFileSync(`/proc/self/fd/${r.fds[0]}`, 'utf8'));
+      closeSync(r.fds[0]);
+    }
+    expect(texts).toEqual(Array.from({ length: 20 }, (_, i) => String(i)));
+    cs.csclose(fd);
+    expect((await done).code).not.toBeNull();
     expect(openFds()).toEqual(before);
   });
 });

@@ -1,7 +1,7 @@
 // cs through its public API, one process per role (the namespace root is $CS_MOUNT_LOCAL).
 //   cs.js serve-fd-sync|serve-fd-async|serve-accept PATH     serve-sink PATH SIZE
 //   cs.js serve-caps-sync|serve-caps NAME    serve-caps-ack NAME (answers every request with its first byte)
-//   cs.js fd-sync PATH          16 bytes + a cssend record with 1 fd, back again (csopen/cssend/csrecv)
+//   cs.js fd-sync PATH          a cssend record with 1 fd, back again (csopen/cssend/csrecv)
 //   cs.js fd-async PATH         a record with 1 fd, back again (Connection.sendFds/recvFds)
 //   cs.js caps-sync NAME        64-byte caps_sys_put + caps_sys_wait
 //   cs.js call NAME WINDOW CONNS  64-byte client.call(), WINDOW in flight on each of CONNS clients
@@ -22,7 +22,6 @@ const { control, loopSync, loopAsync, loopTimed, burst, bulkSend, bulkSink } = r
 
 const [role, path, ...args] = process.argv.slice(2);
 const [a, b] = args.map(Number);
-const SIZE = 16;
 const SMALL = Buffer.alloc(64, 'q');
 
 /** Fill `buf` from a blocking fd; end of stream ends the process (the bench is done with this pair). */
@@ -78,11 +77,14 @@ const roles = {
     const listenFd = csopen(path, CS_OPEN_CREATE);
     console.log('ready');
     const conn = csrecv(listenFd).fds[0];
-    const buf = Buffer.alloc(SIZE);
     for (;;) {
-      readExactly(conn, buf);
-      const { fds } = csrecv(conn, 1);
-      fs.writeSync(conn, buf);
+      let fds;
+      try {
+        fds = csrecv(conn, 1).fds;
+      } catch (e) {
+        if (e.code === 'ECONNRESET') process.exit(0); // the client is done
+        throw e;
+      }
       cssend(conn, fds);
       fs.closeSync(fds[0]);
     }
@@ -123,12 +125,8 @@ const roles = {
   'fd-sync'() {
     const fd = csopen(path);
     const file = fs.openSync('/dev/null', 'r');
-    const msg = Buffer.alloc(SIZE, 7);
-    const back = Buffer.alloc(SIZE);
     control(loopSync(() => {
-      fs.writeSync(fd, msg);
       cssend(fd, [file]);
-      readExactly(fd, back);
       fs.closeSync(csrecv(fd, 1).fds[0]);
     }));
   },

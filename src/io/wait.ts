@@ -31,9 +31,13 @@ export function waitSync(fd: number, want: Want, ms: number, what = 'poll', path
   return poll(pfd, 1, ms, what, path) > 0;
 }
 
-/** Retry `step` until it stops answering AGAIN, waiting with poll(2); ETIMEDOUT after `ms` (-1: never). */
-export function runSync<T>(fd: number, want: Want, ms: number, step: () => T | typeof AGAIN, what: string, path?: string): T {
+/**
+ * Retry `step` until it stops answering AGAIN, waiting with poll(2) (before the first
+ * try too with `waitFirst`); ETIMEDOUT after `ms` (-1: never).
+ */
+export function runSync<T>(fd: number, want: Want, ms: number, step: () => T | typeof AGAIN, what: string, path?: string, waitFirst = false): T {
   const deadline = deadlineIn(ms);
+  if (waitFirst && !waitSync(fd, want, msLeft(deadline), what, path)) throw timedOut(what, path, ms);
   for (;;) {
     const r = step();
     if (r !== AGAIN) return r;

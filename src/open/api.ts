@@ -1,12 +1,12 @@
 // The C-shaped synchronous API of cs.3: csopen, csrecv, cssend, cspoll, cspath.
 // Same names and meaning as libcs; errors are thrown instead of returning -1.
 import { close, csError, getsockoptInt, passCred, poll, POLLERR, POLLHUP, POLLIN, POLLNVAL, POLLOUT, SOL_SOCKET, SO_ACCEPTCONN, type CsError } from '../sys';
-import { deadlineIn, handOver, handshakeTimeout, msLeft, runSync } from '../io';
+import { AGAIN, deadlineIn, handOver, handshakeTimeout, msLeft, runSync } from '../io';
 import { CS_OPEN_CREATE, CS_OPEN_RENDEZVOUS, type CsId } from '../stream/flags';
 import { acceptSync } from '../stream/listen';
-import { kernelId, trySendRecord, tryRecvRecord } from '../stream/record';
+import { kernelId, trySendRecord, tryRecvRecord, type PeerOf, type RecordIn } from '../stream/record';
 import { unixStreamPath } from '../stream/attach';
-import { forget, lookup } from '../stream/registry';
+import { current, forget, known, lookup, type StreamInfo } from '../stream/registry';
 import type * as NetPath from '../net/netpath';
 import type * as NetServer from '../net/server';
 import type * as NetOpen from '../net/open';
@@ -80,7 +80,9 @@ function noRecords(syscall: string, fd: number, path: string | undefined): CsErr
  */
 export function csrecv(fd: number, max = 1): { id: CsId; fds: number[]; args?: string[] | null } {
   checkFd(fd, 'csrecv');
-  const info = lookup(fd);
+  let info = known(fd);
+  // a listener, or a stream that has carried no record yet: check the entry (an accept costs far more than one getsockopt)
+  if (info && info.listening !== false) info = lookup(fd);
   const path = info?.path;
   const net = isNetFd(fd, path);
   if (info ? (info.listening ??= isListening(fd)) : isListening(fd)) {
@@ -94,11 +96,52 @@ export function csrecv(fd: number, max = 1): { id: CsId; fds: number[]; args?: s
   if (net) throw noRecords('csrecv', fd, path);
   // streams cs made have it from birth; another may lack it: records then name their sender from now on
   if (!info) passCred(fd);
-  // the connection's identity cannot change: a known stream asks the kernel once
-  const peer = info ? () => (info.peer ??= kernelId(fd)) : () => kernelId(fd);
-  const r = runSync(fd, 'r', -1, () => tryRecvRecord(fd, max, path, peer), 'csrecv', path);
+  let r: RecordIn;
+  try {
+    r = recvRecordSync(fd, max, info);
+  } catch (e) {
+    if (stale(fd, info, e)) return csrecv(fd, max);
+    throw e;
+  }
   if (r.cs && info) info.csPeer = true;
   return { id: r.id, fds: r.fds };
+}
+
+/** Errors of a record's sendmsg/recvmsg that a descriptor number reused by another kind of file gives. */
+const MISUSED = new Set(['EBADF', 'ENOTSOCK', 'ENOTCONN', 'EINVAL', 'EOPNOTSUPP']);
+
+/** `e` may come of an unchecked entry for a closed and reused `fd`: so it does if the socket's cookie differs (the entry is then forgotten). */
+function stale(fd: number, info: StreamInfo | undefined, e: unknown): boolean {
+  return info !== undefined && MISUSED.has((e as CsError).code) && !current(fd, info);
+}
+
+/** After a receive had to wait, the next ones wait first for this many calls (one poll, not a failed recvmsg and a poll). */
+const WAIT_FIRST = 8;
+
+/**
+ * Receive one record on a connected stream, as long as it takes. A stream whose last
+ * receive had to wait polls first. Identity: the kernel's credentials on the record,
+ * with the groups the connection's SO_PEERGROUPS gave (asked once); a record without
+ * credentials comes from a socket cs did not make, whose entry is checked before use.
+ */
+function recvRecordSync(fd: number, max: number, info: StreamInfo | undefined): RecordIn {
+  const path = info?.path;
+  const peer: PeerOf = (uncredited) => {
+    if (info && uncredited && !current(fd, info)) {
+      passCred(fd);
+      info = undefined;
+    }
+    return info ? (info.peer ??= kernelId(fd)) : kernelId(fd);
+  };
+  const step = () => tryRecvRecord(fd, max, path, peer);
+  if (info && info.waitFirst > 0) {
+    info.waitFirst--;
+    return runSync(fd, 'r', -1, step, 'csrecv', path, true);
+  }
+  const r = step();
+  if (r !== AGAIN) return r;
+  if (info) info.waitFirst = WAIT_FIRST;
+  return runSync(fd, 'r', -1, step, 'csrecv', path, true);
 }
 
 /**
@@ -107,12 +150,20 @@ export function csrecv(fd: number, max = 1): { id: CsId; fds: number[]; args?: s
  */
 export function cssend(fd: number, fds: number[]): void {
   checkFd(fd, 'cssend');
-  const info = lookup(fd);
+  let info = known(fd);
+  // as in csrecv: only a stream that has carried a record is taken on trust
+  if (info && info.listening !== false) info = lookup(fd);
   const path = info?.path;
   if (isNetFd(fd, path)) throw noRecords('cssend', fd, path);
   // descriptors mark a record among the bytes, so a record without any keeps the libcs form
   const cs = info?.csPeer === true && fds.length > 0;
-  runSync(fd, 'w', handshakeTimeout(), () => trySendRecord(fd, fds, path, cs), 'cssend', path);
+  try {
+    runSync(fd, 'w', handshakeTimeout(), () => trySendRecord(fd, fds, path, cs), 'cssend', path);
+  } catch (e) {
+    if (stale(fd, info, e)) return cssend(fd, fds);
+    throw e;
+  }
+  if (info) info.listening = false;
 }
 
 export interface PollRequest {

@@ -13,6 +13,7 @@ import {
 } from '../sys';
 import { AGAIN } from '../io';
 import { ensureRoot } from '../namespace';
+import { forgetAll } from './registry';
 import type { CsId } from './flags';
 
 export const RECORD_SIZE = 32;
@@ -92,6 +93,12 @@ export function trySendRecord(fd: number, fds: readonly number[], path?: string,
   if (n !== RECORD_SIZE) throw csError('EIO', 'cssend', path, `short send of the id record (${n} of ${RECORD_SIZE} bytes)`);
 }
 
+/**
+ * The connection's identity; `uncredited`: asked for a message the kernel attached no
+ * credentials to, whose socket then lacks SO_PASSCRED, which every stream cs made has.
+ */
+export type PeerOf = (uncredited: boolean) => CsId;
+
 export interface RecordIn {
   id: CsId;
   fds: number[];
@@ -115,7 +122,7 @@ export function peerClosed(path?: string): CsError {
  * Receive one record, keeping at most `max` payload descriptors; AGAIN when
  * nothing is there yet. `peer()` is the kernel's identity of the connection.
  */
-export function tryRecvRecord(fd: number, max: number, path: string | undefined, peer: () => CsId): RecordIn | typeof AGAIN {
+export function tryRecvRecord(fd: number, max: number, path: string | undefined, peer: PeerOf): RecordIn | typeof AGAIN {
   const r = recvFds(fd, inBuf, max + 1, MSG_DONTWAIT);
   if (r.n === -EAGAIN) return AGAIN;
   if (r.n < 0) throw errnoError(-r.n, 'csrecv', path);
@@ -127,7 +134,8 @@ export function tryRecvRecord(fd: number, max: number, path: string | undefined,
  * with at most `max` payload descriptors from the peer `peer()`, or throw after
  * closing every descriptor that came with it. The caller owns the returned fds.
  */
-export function checkRecord(r: Received, bytes: Uint8Array, max: number, path: string | undefined, peer: () => CsId): RecordIn {
+export function checkRecord(r: Received, bytes: Uint8Array, max: number, path: string | undefined, peer: PeerOf): RecordIn {
+  forgetAll(r.fds);
   if (r.fds.length > max + 1) throw reject(r.fds, 'EMSGSIZE', path, `peer sent more than the ${max} descriptor(s) allowed; all closed`);
   if (r.truncated) throw reject(r.fds, 'EMSGSIZE', path, `descriptors did not fit (more than the ${max} allowed, or none left in this process); all closed`);
   if (r.n === 0) {
@@ -167,9 +175,9 @@ export function checkRecord(r: Received, bytes: Uint8Array, max: number, path: s
  * (SO_PEERGROUPS, of whoever created the socket): they are kept when the sender has
  * the connection's uid and gid, and unknown (empty) otherwise.
  */
-export function senderId(cred: MsgCred | null, peer: () => CsId): CsId {
-  if (!cred) return peer();
-  const conn = peer();
+export function senderId(cred: MsgCred | null, peer: PeerOf): CsId {
+  if (!cred) return peer(true);
+  const conn = peer(false);
   if (conn.pid === cred.pid && conn.uid === cred.uid && conn.gid === cred.gid) return conn;
   const groups = conn.uid === cred.uid && conn.gid === cred.gid ? conn.groups : [];
   return { hid: 0, pid: cred.pid, uid: cred.uid, gid: cred.gid, groups };

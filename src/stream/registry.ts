@@ -1,8 +1,10 @@
 // What this process knows about its open cs streams: the cs path each fd serves
 // (for cspath), for listeners the access rule to enforce, and for clients the
-// server that greeted them. Entries are keyed by fd and checked against the
-// socket's kernel cookie (one getsockopt), so a closed and reused fd number is not
-// mistaken; csclose forgets an entry at once.
+// server that greeted them. Entries are keyed by fd. lookup() checks an entry
+// against the socket's kernel cookie (one getsockopt), so a closed and reused fd
+// number is not mistaken; the per-record calls use known(), which does not, and
+// check only when the kernel's answer gives cause (see cssend/csrecv). csclose
+// forgets an entry at once, and so does every descriptor cs receives or makes.
 import { socketCookie } from '../sys';
 import type { MountDir } from '../namespace';
 import type { CsId } from './flags';
@@ -21,14 +23,27 @@ export interface StreamInfo {
   peer?: CsId;
   /** Connected streams: the peer speaks cs (its greeting or a record said so), so records to it go in the cs form. */
   csPeer?: boolean;
+  /** Connected streams: receives left that poll before trying (a peer that answers slower than we ask). */
+  waitFirst: number;
 }
 
 const streams = new Map<number, StreamInfo>();
 
 export function remember(fd: number, path: string, md?: MountDir, peer?: CsId, csPeer = false): void {
-  streams.set(fd, { path, cookie: socketCookie(fd), md, peer, csPeer });
+  streams.set(fd, { path, cookie: socketCookie(fd), md, peer, csPeer, waitFirst: 0 });
 }
 
+/** The entry remembered for `fd`, unchecked: it may describe a socket since closed outside csclose. */
+export function known(fd: number): StreamInfo | undefined {
+  return streams.get(fd);
+}
+
+/** Whether `s`, remembered for `fd`, still describes the socket open as `fd` (forgotten if not). */
+export function current(fd: number, s: StreamInfo): boolean {
+  return lookup(fd) === s;
+}
+
+/** The entry for `fd`, checked against the socket's cookie. */
 export function lookup(fd: number): StreamInfo | undefined {
   const s = streams.get(fd);
   if (s && s.cookie > 0 && s.cookie === socketCookie(fd)) return s;
@@ -38,4 +53,10 @@ export function lookup(fd: number): StreamInfo | undefined {
 
 export function forget(fd: number): void {
   streams.delete(fd);
+}
+
+/** Descriptors that just arrived from a peer: their numbers name new files now. */
+export function forgetAll(fds: readonly number[]): void {
+  if (streams.size === 0) return;
+  for (const fd of fds) streams.delete(fd);
 }

@@ -282,6 +282,7 @@ export function isOpen(fd: number): boolean {
 const SIG_BLOCK = 0;
 const SIGCHLD = 17;
 const waitMask = new Uint8Array(128); // glibc's sigset_t
+let maskRead = false;
 const waitTime = new BigInt64Array(2); // struct timespec
 
 /**
@@ -296,8 +297,12 @@ export function poll(fds: Int32Array, n: number, timeoutMs: number, syscall = 'p
   if (timeoutMs === 0) {
     r = c.poll(fds, n, 0);
   } else {
-    check(c.pthread_sigmask(SIG_BLOCK, null, waitMask), 'pthread_sigmask');
-    waitMask[(SIGCHLD - 1) >> 3] |= 1 << ((SIGCHLD - 1) & 7);
+    if (!maskRead) {
+      // JavaScript never changes a thread's mask (libuv does only inside its own calls): ask once
+      check(c.pthread_sigmask(SIG_BLOCK, null, waitMask), 'pthread_sigmask');
+      waitMask[(SIGCHLD - 1) >> 3] |= 1 << ((SIGCHLD - 1) & 7);
+      maskRead = true;
+    }
     if (timeoutMs > 0) {
       waitTime[0] = BigInt(Math.floor(timeoutMs / 1000));
       waitTime[1] = BigInt(Math.floor(timeoutMs % 1000) * 1_000_000);
