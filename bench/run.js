@@ -16,7 +16,7 @@ const USAGE = `usage: npm run bench -- [--quick] [--only NAME,...] [--rounds N] 
   --only       cases: ${cases.map((c) => c.name).join(', ')}
   --rounds N   paired rounds per mode (default 9)       --ms N   time per side per round (default 300)
   --cpu N      the CPU pinned runs use (default the last one)
-  --strace     instead of timing: system calls per fd round trip (strace -c -f)`;
+  --strace     instead of timing: system calls per operation (strace -c -f), of fdpass or the --only cases`;
 
 function parseArgs(argv) {
   const opts = { quick: false, only: null, rounds: null, ms: null, cpu: os.cpus().length - 1, strace: false };
@@ -176,7 +176,9 @@ async function main() {
   const ctx = { dir, fdping: buildC(), usocket: usocketMissing(), taskset: hasTaskset() };
   if (opts.strace) {
     const cpu = ctx.taskset ? opts.cpu : null;
-    await countSyscalls(cases.find((c) => c.name === 'fdpass'), { ...ctx, tag: 'strace', quick: opts.quick }, { ms: opts.ms, cpu });
+    for (const c of cases.filter((x) => (opts.only ? opts.only.includes(x.name) : x.name === 'fdpass'))) {
+      await countSyscalls(c, { ...ctx, tag: 'strace', quick: opts.quick }, { ms: opts.ms, cpu });
+    }
     return;
   }
   describeMachine(opts);

@@ -1,4 +1,4 @@
-// `npm run bench -- --strace`: system calls per round trip of each side of a case,
+// `npm run bench -- --strace`: system calls per operation of each side of a case,
 // both processes counted by `strace -c -f` attached after start-up and warm-up, so
 // only the round trips (and two control lines) are in the count.
 'use strict';
@@ -49,7 +49,7 @@ async function countSyscalls(c, ctx, opts) {
     return;
   }
   const where = opts.cpu === null ? 'unpinned' : `pinned to cpu ${opts.cpu}`;
-  console.log(`system calls per round trip, client + server, ${c.title}; ${where}, ${opts.ms * 3} ms under strace`);
+  console.log(`system calls per ${c.unit}, client + server, ${c.title}; ${where}, ${opts.ms * 3} ms under strace`);
   for (const [name, side] of Object.entries(c.sides(ctx))) {
     if (side.skip) {
       console.log(`  ${name}: skipped: ${side.skip}`);
@@ -67,7 +67,7 @@ async function countSyscalls(c, ctx, opts) {
       const calls = Object.entries(parseSummary(readFileSync(out, 'utf8'))).sort((x, y) => y[1] - x[1]);
       const total = calls.reduce((n, [, k]) => n + k, 0);
       const top = calls.slice(0, SHOWN).map(([s, k]) => `${s} ${(k / count).toFixed(2)}`).join(', ');
-      console.log(`  ${name.padEnd(10)} ${(total / count).toFixed(1).padStart(6)} per rt (${count} rt): ${top}`);
+      console.log(`  ${name.padEnd(10)} ${(total / count).toFixed(1).padStart(6)} per ${c.unit} (${count} ${c.unit}): ${top}`);
     } finally {
       await running.stop();
     }

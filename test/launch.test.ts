@@ -417,6 +417,19 @@ describe('launch entries', () => {
     }
   });
 
+  test('async open: a service opened while it had no entry starts once its entry appears, at once (a recent miss is searched again)', async () => {
+    const s = addService('lateasync');
+    const dir = join(ctx.tree, 'lib', 'cs', 'fdp', s.name);
+    const hidden = join(ctx.tree, 'hidden-async');
+    renameSync(dir, hidden);
+    await expect(cs.open(s.path)).rejects.toMatchObject({ code: 'ENOENT' });
+    renameSync(hidden, dir);
+    const conn = await cs.open(s.path);
+    expect(await echoed(conn, 'hello')).toBe('hello');
+    conn.destroy();
+    expect(starts(s)).toHaveLength(1);
+  });
+
   test('a server that is not executable is no launch entry, even after it was found once', () => {
     const s = addService('flaky');
     const server = join(ctx.tree, 'lib', 'cs', 'fdp', s.name, 'server');

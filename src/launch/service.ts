@@ -15,6 +15,8 @@ export interface Service {
   path: CsPath;
   md: MountDir;
   entry: LaunchEntry | null;
+  /** Resolved from a recent search that found no entry (resolveService's `reuseMiss`): search again before concluding anything from a failed open. */
+  guessed?: boolean;
 }
 
 /** True for tcp and udp services: streams without the fdp rendezvous and without descriptor passing. */
@@ -22,12 +24,17 @@ export function isNet(s: Service): boolean {
   return s.path.proto !== 'fdp';
 }
 
-export function resolveService(path: string, syscall = 'csopen'): Service {
+/**
+ * Resolve `path`. `reuseMiss`: for an open that first tries a running server, a search
+ * that found no entry less than MISS_MS ago stands (the open searches again if none answers).
+ */
+export function resolveService(path: string, syscall = 'csopen', reuseMiss = false): Service {
   const p = parsePath(path);
   if (p.service === null) throw csError('EISDIR', syscall, p.canonical, 'the path names a directory, not a service');
-  const { entry, svc } = findService(p.proto, p.service);
-  if (p.proto === 'fdp') return { path: p, md: mountDir(p, svc?.uid ?? null), entry };
+  const { entry, svc, reused } = findService(p.proto, p.service, reuseMiss);
+  const guessed = reused === true;
+  if (p.proto === 'fdp') return { path: p, md: mountDir(p, svc?.uid ?? null), entry, guessed };
   const checkNetPath: typeof NetService.checkNetPath = netService().checkNetPath;
   checkNetPath(p, syscall);
-  return { path: p, md: netServer().netServerDir(p), entry };
+  return { path: p, md: netServer().netServerDir(p), entry, guessed };
 }

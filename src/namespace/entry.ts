@@ -108,20 +108,29 @@ function still(e: LaunchEntry | null): boolean {
 
 /** Searches done, with the search path they were done on; a hit costs a stat or two to confirm. */
 const searched = new Map<string, { path: string; found: Found }>();
+/** Searches that found nothing, and when (a miss has nothing to confirm but a search of every directory). */
+const missed = new Map<string, { path: string; at: number }>();
+/** How long an open of a running service trusts a miss (an open that finds none running searches again). */
+export const MISS_MS = 1000;
 
 /**
  * The launch entry of a service and its first `.svc` (either may be null). A search
  * done before is reused while what it found is still there and the search path is
- * unchanged: an entry added earlier on the path is seen by new processes.
+ * unchanged: an entry added earlier on the path is seen by new processes. With
+ * `reuseMiss`, a search that found nothing within MISS_MS is reused too (`reused`).
  */
-export function findService(proto: string, service: string): Found {
+export function findService(proto: string, service: string, reuseMiss = false): Found & { reused?: boolean } {
   const path = searchEnv();
   const key = `${proto}/${service}`;
   const hit = searched.get(key);
   if (hit && hit.path === path && still(hit.found.entry) && still(hit.found.svc)) return hit.found;
+  const miss = missed.get(key);
+  if (reuseMiss && miss && miss.path === path && Date.now() - miss.at < MISS_MS) return { entry: null, svc: null, reused: true };
   const found = search(proto, service);
   if (found.entry) searched.set(key, { path, found });
   else searched.delete(key);
+  if (found.entry || found.svc) missed.delete(key);
+  else missed.set(key, { path, at: Date.now() });
   return found;
 }
 

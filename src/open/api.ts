@@ -46,8 +46,12 @@ function checkFd(fd: unknown, syscall: string): asserts fd is number {
  */
 export function csopen(path: string, flags = 0): number {
   if (isUnixPath(path)) return handOver(flags & CS_OPEN_CREATE ? listenUnix(path, 'csopen') : openUnixSync(path, (flags & CS_OPEN_RENDEZVOUS) !== 0));
-  const s = resolveService(withFlags(path, flags));
-  if (flags & CS_OPEN_CREATE) return handOver(createListener(s));
+  if (flags & CS_OPEN_CREATE) return handOver(createListener(resolveService(withFlags(path, flags))));
+  return openResolved(path, flags, true);
+}
+
+function openResolved(path: string, flags: number, reuseMiss: boolean): number {
+  const s = resolveService(withFlags(path, flags), 'csopen', reuseMiss);
   checkOpenOptions(s.path, 'csopen');
   let fd: number;
   try {
@@ -55,6 +59,7 @@ export function csopen(path: string, flags = 0): number {
     fd = openSync(s);
   } catch (e) {
     if (!notRunning(e)) throw e;
+    if (s.guessed) return openResolved(path, flags, false); // an entry installed since may name another mount directory
     if (!start().mayStart(s, flags)) throw notRunningError(s, e as CsError);
     fd = start().openStartingSync(s);
   }

@@ -43,13 +43,18 @@ export async function open(path: `/dev/fdp/${string}` | `/dev/udp/${string}` | `
 export async function open(path: string, opts?: OpenOptions): Promise<Connection | NetSocket>;
 export async function open(path: string, opts: OpenOptions = {}): Promise<Connection | NetSocket> {
   if (isUnixPath(path)) return openUnix(path, opts.rendezvous ?? false, opts.signal);
-  const s = resolveService(path, 'open');
+  return openResolved(path, opts, true);
+}
+
+async function openResolved(path: string, opts: OpenOptions, reuseMiss: boolean): Promise<Connection | NetSocket> {
+  const s = resolveService(path, 'open', reuseMiss);
   checkOpenOptions(s.path, 'open');
   let opened: Opened;
   try {
     opened = await openAsync(s, opts.signal);
   } catch (e) {
     if (!notRunning(e)) throw e;
+    if (s.guessed) return openResolved(path, opts, false); // an entry installed since may name another mount directory
     if (!start().mayStart(s)) throw notRunningError(s, e as CsError);
     opened = await start().openStarting(s, opts.signal);
   }

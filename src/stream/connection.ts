@@ -68,7 +68,7 @@ export class Connection extends Duplex {
   /** The peer speaks cs (its greeting or a record said so): records with descriptors go to it in the cs form. */
   #csPeer: boolean;
 
-  /** Takes ownership of `fd`, a connected non-blocking stream, and its watcher; `csPeer`: the peer is known to speak cs; `args`: a server's client's `/#` argument. */
+  /** Takes ownership of `fd`, a connected non-blocking stream (fdp: with SO_PASSCRED), and its watcher; `csPeer`: the peer is known to speak cs; `args`: a server's client's `/#` argument. */
   constructor(readonly fd: number, readonly path: string, watcher: Watcher, peer?: CsId, csPeer = false, args: string[] | null = null) {
     super({ allowHalfOpen: false });
     this.#watcher = watcher;
@@ -76,9 +76,8 @@ export class Connection extends Duplex {
     this.peer = peer ?? kernelId(fd);
     this.args = args;
     this.#fdp = !isNetPath(path);
-    // every record then names its own sender (idempotent; streams cs made have it already)
-    if (this.#fdp) passCred(fd);
-    remember(fd, path, undefined, this.peer);
+    // this object forgets the entry when it closes the fd: no cookie to check
+    remember(fd, path, undefined, this.peer, false, true);
     this.read(0); // start reading, as net.Socket does (readiness arrives from the event loop, never here)
   }
 
@@ -91,6 +90,7 @@ export class Connection extends Duplex {
    */
   static attach(fd: number): Connection {
     const path = unixStreamPath(fd, 'attach');
+    passCred(fd); // every record then names its own sender (streams cs made have it from birth)
     return new Connection(adopt(fd), path, new Watcher(fd));
   }
 

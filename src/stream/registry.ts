@@ -29,9 +29,12 @@ export interface StreamInfo {
 
 const streams = new Map<number, StreamInfo>();
 
-export function remember(fd: number, path: string, md?: MountDir, peer?: CsId, csPeer = false): void {
-  streams.set(fd, { path, cookie: socketCookie(fd), md, peer, csPeer, waitFirst: 0 });
+/** `owned`: an object that closes the fd itself (a Connection) and forgets the entry then, so it is never stale. */
+export function remember(fd: number, path: string, md?: MountDir, peer?: CsId, csPeer = false, owned = false): void {
+  streams.set(fd, { path, cookie: owned ? OWNED : socketCookie(fd), md, peer, csPeer, waitFirst: 0 });
 }
+
+const OWNED = -1;
 
 /** The entry remembered for `fd`, unchecked: it may describe a socket since closed outside csclose. */
 export function known(fd: number): StreamInfo | undefined {
@@ -46,7 +49,7 @@ export function current(fd: number, s: StreamInfo): boolean {
 /** The entry for `fd`, checked against the socket's cookie. */
 export function lookup(fd: number): StreamInfo | undefined {
   const s = streams.get(fd);
-  if (s && s.cookie > 0 && s.cookie === socketCookie(fd)) return s;
+  if (s && (s.cookie === OWNED || (s.cookie > 0 && s.cookie === socketCookie(fd)))) return s;
   if (s) streams.delete(fd);
   return undefined;
 }
