@@ -279,7 +279,7 @@ export class Connection extends Duplex {
 
   #endOfStream(): void {
     this.#eof = true;
-    this.#failWaiters(peerClosed(this.path));
+    if (this.#waiters.length > 0) this.#failWaiters(peerClosed(this.path)); // an Error costs a stack capture: only for someone
     this.#endIfDone();
   }
 
