@@ -30,7 +30,8 @@ export function retrieve(port: Port, buf: Uint8Array, msgid: CapsMsgid, cred: Ca
     if (n !== null) return n;
     port.checkAlive(syscall);
     if (polled && !blocking) throw csError('EWOULDBLOCK', syscall, port.path, 'no message is ready');
-    pump(port, polled ? -1 : 0, syscall);
+    // a wait polls without limit at once: poll returns at once when something is ready, and one look first would cost a call each time nothing is
+    pump(port, polled || blocking ? -1 : 0, syscall);
   }
 }
 
