@@ -8,7 +8,8 @@ import { finished } from 'node:stream/promises';
 import * as cs from '../src';
 import * as sys from '../src/sys';
 import { Connection, READ_MAX } from '../src/stream/connection';
-import { freshRootEachTest, openFds, startFixture, testIf, type Started } from './helpers';
+import { QUEUED_MAX } from '../src/sys/msg';
+import { freshRootEachTest, isRoot, openFds, startFixture, testIf, type Started } from './helpers';
 
 const SO_SNDBUF = 7;
 /** Room for a whole burst in one socket buffer, so a sender never waits for a late reader. */
@@ -233,6 +234,28 @@ describe('bytes and records on one Connection', () => {
     expect(r1.fds.map(memfdText)).toEqual(['fd-0', 'fd-1']);
     expect(r2.fds.map(memfdText)).toEqual(['fd-2']);
     sys.closeAll([...r1.fds, ...r2.fds]);
+    expect(await newFds(before)).toEqual([]);
+  });
+});
+
+describe('a read takes everything queued (no FIONREAD first), so it never ends inside a record', () => {
+  const SO_SNDBUFFORCE = 32;
+  testIf(isRoot, 'SO_SNDBUFFORCE needs CAP_NET_ADMIN')('beyond what one read can hold (a sender buffer raised past 64 MiB): a record is refused with EPROTO, not cut', async () => {
+    const before = openFds();
+    const [a, b] = sys.socketpair(sys.SOCK_STREAM);
+    sys.setsockoptInt(a, sys.SOL_SOCKET, SO_SNDBUFFORCE, 160 << 20);
+    const lead = Buffer.alloc(READ_MAX + QUEUED_MAX - 10, 7); // the record straddles the end of what one read holds
+    for (let off = 0; off < lead.length; ) off += sys.writeRaw(a, lead.subarray(off));
+    const m = sys.memfd('m');
+    cs.cssend(a, [m]);
+    sys.close(m);
+    sys.setNonBlocking(b, true);
+    const conn = new Connection(b, '/dev/fdp/local/pair', new sys.Watcher(b));
+    const closed = new Promise<Error | undefined>((resolve) => conn.on('error', resolve).on('close', () => resolve(undefined)));
+    conn.resume();
+    await expect(within(10000, 'recvFds', conn.recvFds())).rejects.toMatchObject({ code: 'EPROTO', syscall: 'recvmsg' });
+    expect(await closed).toMatchObject({ code: 'EPROTO', message: expect.stringMatching(/where it ends is unknown/) });
+    sys.close(a);
     expect(await newFds(before)).toEqual([]);
   });
 });

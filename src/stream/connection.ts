@@ -7,8 +7,8 @@
 import { constants } from 'node:os';
 import { Duplex } from 'node:stream';
 import {
-  abortError, close, closeAll, csError, errnoError, inqRaw, passCred, peekFds, recvChunks, shutdown, socketpair, writeRaw, Watcher,
-  EAGAIN, SOCK_NONBLOCK, SOCK_STREAM, LANDING, LANDING_MAX, MAX_FDS_PER_MSG, MAX_MSG_DATA, SHUT_WR, type CsError, type Received,
+  abortError, close, closeAll, csError, errnoError, passCred, recvChunks, recvQueued, shutdown, socketpair, writeRaw, Watcher,
+  EAGAIN, SOCK_NONBLOCK, SOCK_STREAM, LANDING, LANDING_MAX, MAX_FDS_PER_MSG, QUEUED_MAX, SHUT_WR, type CsError, type Received,
 } from '../sys';
 import type { CsId } from './flags';
 import { checkRecord, kernelId, peerClosed, trySendRecord, RECORD_SIZE } from './record';
@@ -18,8 +18,8 @@ import { adopt, runAsync } from '../io';
 import { unixStreamPath } from './attach';
 
 /**
- * The most one read of an fdp stream takes: all that is queued up to this, landing in
- * 64 KiB Buffers that become the chunks. Past it a peek finds where the next record ends.
+ * What one read of an fdp stream lands in 64 KiB Buffers that become the chunks (it takes
+ * all that is queued, recvQueued: past this the bytes are copied out of reserved memory).
  */
 export const READ_MAX = LANDING_MAX;
 /** Reads per readiness event before other work gets the loop back. */
@@ -61,8 +61,6 @@ export class Connection extends Duplex {
   /** The kernel reported the end of the stream. */
   #eof = false;
   #ended = false;
-  /** The last read size took everything the socket held. */
-  #drains = false;
   #records: Arrived[] = [];
   #waiters: Waiter[] = [];
   /** The peer speaks cs (its greeting or a record said so): records with descriptors go to it in the cs form. */
@@ -197,51 +195,29 @@ export class Connection extends Duplex {
           return this.#failWaiters(csError('ENOBUFS', 'csrecv', this.path, `${this.readableLength} bytes arrived before the record and nobody reads them`));
         }
       }
-      const want = this.#readSize();
-      if (want <= 0) return;
-      const r = recvChunks(this.fd, want, MAX_FDS_PER_MSG + 1);
+      // fdp: everything queued, so that a read ends where a message does (a record is never cut);
+      // a datagram or tcp stream carries no records
+      const r = this.#fdp ? recvQueued(this.fd, MAX_FDS_PER_MSG + 1) : recvChunks(this.fd, LANDING, 0);
       if (r.n < 0) {
         this.#readFailed(r.n, 'recvmsg');
         return;
       }
       if (r.n === 0) return this.#endOfStream();
-      if (r.fds.length > 0 || r.truncated) {
+      const record = r.fds.length > 0 || r.truncated;
+      if (record && 'full' in r && r.full) {
+        closeAll(r.fds);
+        return void this.destroy(csError('EPROTO', 'recvmsg', this.path, `more than ${READ_MAX + QUEUED_MAX} bytes were queued with a record among them: where it ends is unknown`));
+      }
+      if (record) {
         // the read stopped right after the message that carried them: the record is the read's tail
         const cut = Math.max(0, r.n - RECORD_SIZE);
         this.#deliver({ r: { n: r.n - cut, fds: r.fds, truncated: r.truncated, cred: r.cred }, bytes: this.#pushUpTo(r.chunks, cut) });
       } else {
         for (const chunk of r.chunks) this.#pushBytes(chunk);
+        // it took all there was (or stopped before another writer's bytes, which readiness reports)
+        if (this.#fdp) return;
       }
-      if (this.#drains && r.n === want) return;
     }
-  }
-
-  /**
-   * The size of the next read, chosen so that it cannot stop inside a record: a read
-   * ends right after a message carrying descriptors, or where its buffer is full,
-   * which is only a message boundary when it takes everything queued (or, past
-   * READ_MAX, where a peek found no descriptors). 0: nothing to read now.
-   */
-  #readSize(): number {
-    this.#drains = false;
-    if (!this.#fdp) return LANDING;
-    const queued = inqRaw(this.fd);
-    if (queued < 0) return this.#readFailed(queued, 'ioctl');
-    if (queued === 0) {
-      // readable with nothing queued: the end of the stream, an error, or data just arriving
-      const p = peekFds(this.fd, 1);
-      if (p.n === 0) this.#endOfStream();
-      else if (p.n < 0) this.#readFailed(p.n, 'recvmsg');
-      return 0;
-    }
-    if (queued <= READ_MAX) {
-      this.#drains = true;
-      return queued;
-    }
-    const p = peekFds(this.fd, MAX_MSG_DATA);
-    if (p.n <= 0) return p.n === 0 ? 0 : this.#readFailed(p.n, 'recvmsg');
-    if (!p.truncated || p.n < MAX_MSG_DATA) return p.n;
-    return MAX_MSG_DATA - RECORD_SIZE; // a record ends at or after the peek's end: stop before it
   }
 
   /** -EAGAIN: wait for readiness; ECONNRESET (the peer closed with data unread): the end; else fail. */

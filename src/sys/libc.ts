@@ -95,7 +95,6 @@ const c = declareOnUse({
   shutdown: 'int shutdown(int, int)',
   sendmsg: 'long sendmsg(int, void *msg, int)',
   recvmsg: 'long recvmsg(int, void *msg, int)',
-  ioctl: 'int ioctl(int, unsigned long, void *arg)',
   read: 'long read(int, void *buf, size_t)',
   write: 'long write(int, const void *buf, size_t)',
   getsockopt: 'int getsockopt(int, int, int, void *val, void *len)',
@@ -178,14 +177,6 @@ export function sendmsgRaw(fd: number, msg: unknown, flags: number): number {
 export function recvmsgRaw(fd: number, msg: unknown, flags: number): number {
   const r = c.recvmsg(fd, msg, flags);
   return r < 0 ? -errno() : r;
-}
-
-const FIONREAD = 0x541b;
-const inq = new Int32Array(1);
-
-/** Bytes waiting in a socket's receive queue (FIONREAD), or -errno. */
-export function inqRaw(fd: number): number {
-  return c.ioctl(fd, FIONREAD, inq) < 0 ? -errno() : inq[0];
 }
 
 export function readRaw(fd: number, buf: Bytes, len = buf.length): number {
@@ -378,6 +369,21 @@ export function mapPrivate(fd: number, size: number, path?: string): Buffer {
   const memory = ffi().view(ptr, size);
   unmapOnCollect.register(memory, { ptr, size });
   return Buffer.from(memory);
+}
+
+const MAP_ANONYMOUS = 0x20;
+const MAP_NORESERVE = 0x4000;
+const MADV_DONTNEED = 4;
+
+/**
+ * `size` bytes of address space that cost memory only where written (anonymous,
+ * MAP_NORESERVE), kept for the life of the process; `discard(n)` gives the first `n`
+ * bytes' pages back (they read as zeros again).
+ */
+export function reserveMemory(size: number): { address: bigint; bytes: Uint8Array; discard(n: number): void } {
+  const ptr = c.mmap(null, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (ptr === null || ffi().address(ptr) === MAP_FAILED) throw errnoError(errno(), 'mmap');
+  return { address: ffi().address(ptr), bytes: new Uint8Array(ffi().view(ptr, size)), discard: (n) => void c.madvise(ptr, n, MADV_DONTNEED) };
 }
 
 /** Native memory that does not move, for structures holding pointers (msghdr). */

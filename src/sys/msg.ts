@@ -3,8 +3,8 @@
 // allocates nothing but its result. Stream reads can land straight in Buffers that
 // become the reader's (recvChunks).
 import {
-  addressOf, allocNative, close, sendmsgRaw, recvmsgRaw, setsockoptInt,
-  SOL_SOCKET, SO_PASSCRED, SCM_RIGHTS, SCM_CREDENTIALS, MSG_CTRUNC, MSG_NOSIGNAL, MSG_CMSG_CLOEXEC, MSG_PEEK,
+  addressOf, allocNative, close, reserveMemory, sendmsgRaw, recvmsgRaw, setsockoptInt,
+  SOL_SOCKET, SO_PASSCRED, SCM_RIGHTS, SCM_CREDENTIALS, MSG_CTRUNC, MSG_NOSIGNAL, MSG_CMSG_CLOEXEC,
 } from './libc';
 
 /** Linux's SCM_MAX_FD: the most descriptors one message can carry. */
@@ -13,7 +13,7 @@ export const MAX_FDS_PER_MSG = 253;
 export const MAX_MSG_DATA = 256 * 1024;
 
 const HDR = 0; // struct msghdr, 56 bytes
-const IOV = 64; // struct iovec[MAX_IOV], 16 bytes each
+const IOV = 64; // struct iovec[MAX_IOV + 1], 16 bytes each
 const CTL = 320; // control buffer
 const HEAD = 2048;
 /** The most buffers one landing read fills. */
@@ -192,21 +192,51 @@ export function recvChunks(fd: number, want: number, maxFds: number): Received &
   landing.iovCount(k);
   const r = receive(landing, fd, maxFds, 0) as Received & { chunks: Buffer[] };
   r.chunks = [];
-  for (let left = r.n; left > 0; left -= LANDING) {
-    if (left >= LANDING / 4) r.chunks.push(spare.shift()!.subarray(0, Math.min(left, LANDING)));
-    else r.chunks.push(Buffer.from(spare[0].subarray(0, left)));
-  }
+  takeLanded(r, r.n);
   return r;
 }
 
 /**
- * Look at the next `want` bytes without taking them or any descriptor: `n` is how
- * many bytes a read of `want` would return and `truncated` whether descriptors
- * come with them. A stream read stops right after a message that carries descriptors.
+ * Address space after the landing buffers for a read of everything queued: far more
+ * than a stream socket can hold (the sender's SO_SNDBUF bounds it: 416 KiB unless an
+ * administrator raised net.core.wmem_max), and memory only where a read wrote.
  */
-export function peekFds(fd: number, want: number): Received {
-  rx.own(Math.min(want, MAX_MSG_DATA));
-  return receive(rx, fd, 0, MSG_PEEK);
+export const QUEUED_MAX = 64 * 1024 * 1024;
+let overflow: ReturnType<typeof reserveMemory> | null = null;
+/** Overflow pages kept after a read that used them, beyond which they are given back. */
+const OVERFLOW_KEPT = 1024 * 1024;
+
+/**
+ * recvChunks for everything queued, whatever its size: one recvmsg(2) into the landing
+ * Buffers and, past them, QUEUED_MAX of reserved memory whose bytes are copied out.
+ * Since the read cannot fill, it stops only at the end of what is queued, right after
+ * a message that carries descriptors, or between two writers' bytes: never inside a
+ * message. `full`: it did fill (only with a sender's buffer above QUEUED_MAX), so it may have.
+ */
+export function recvQueued(fd: number, maxFds: number): Received & { chunks: Buffer[]; full: boolean } {
+  overflow ??= reserveMemory(QUEUED_MAX);
+  while (spare.length < MAX_IOV) spare.push(Buffer.allocUnsafeSlow(LANDING));
+  for (let i = 0; i < MAX_IOV; i++) landing.iov(i, addressOf(spare[i]), LANDING);
+  landing.iov(MAX_IOV, overflow.address, QUEUED_MAX);
+  landing.iovCount(MAX_IOV + 1);
+  const r = receive(landing, fd, maxFds, 0) as Received & { chunks: Buffer[]; full: boolean };
+  r.chunks = [];
+  r.full = r.n === LANDING_MAX + QUEUED_MAX;
+  takeLanded(r, Math.min(r.n, LANDING_MAX));
+  if (r.n > LANDING_MAX) {
+    const over = r.n - LANDING_MAX;
+    for (let off = 0; off < over; off += LANDING) r.chunks.push(Buffer.from(overflow.bytes.subarray(off, Math.min(over, off + LANDING))));
+    if (over > OVERFLOW_KEPT) overflow.discard(over);
+  }
+  return r;
+}
+
+/** Hand the first `n` bytes in the landing Buffers to `r.chunks`: full-enough Buffers as they are, a small tail copied. */
+function takeLanded(r: { chunks: Buffer[] }, n: number): void {
+  for (let left = n; left > 0; left -= LANDING) {
+    if (left >= LANDING / 4) r.chunks.push(spare.shift()!.subarray(0, Math.min(left, LANDING)));
+    else r.chunks.push(Buffer.from(spare[0].subarray(0, left)));
+  }
 }
 
 /** Close every descriptor in `fds`, ignoring errors: used on paths that already fail. */
