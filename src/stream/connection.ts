@@ -7,8 +7,8 @@
 import { constants } from 'node:os';
 import { Duplex } from 'node:stream';
 import {
-  abortError, close, closeAll, csError, errnoError, passCred, recvChunks, recvQueued, shutdown, socketpair, writeRaw, Watcher,
-  EAGAIN, SOCK_NONBLOCK, SOCK_STREAM, LANDING, LANDING_MAX, MAX_FDS_PER_MSG, QUEUED_MAX, SHUT_WR, type CsError, type Received,
+  abortError, close, closeAll, csError, errnoError, inqRaw, passCred, peekFds, recvChunks, recvQueued, shutdown, socketpair, writeRaw, Watcher,
+  EAGAIN, SOCK_NONBLOCK, SOCK_STREAM, LANDING, LANDING_MAX, MAX_FDS_PER_MSG, MAX_MSG_DATA, QUEUED_MAX, SHUT_WR, type CsError, type Received,
 } from '../sys';
 import type { CsId } from './flags';
 import { checkRecord, kernelId, peerClosed, trySendRecord, RECORD_SIZE } from './record';
@@ -22,6 +22,8 @@ import { unixStreamPath } from './attach';
  * all that is queued, recvQueued: past this the bytes are copied out of reserved memory).
  */
 export const READ_MAX = LANDING_MAX;
+/** A queue this small ends a bulk transfer's sized reads (see #read). */
+const SMALL_QUEUE = 4096;
 /** Reads per readiness event before other work gets the loop back. */
 const READS_PER_EVENT = 16;
 /** Records kept unclaimed before reading pauses until recvFds() takes one. */
@@ -58,6 +60,8 @@ export class Connection extends Duplex {
   #armed = false;
   /** The byte side asked for more (_read) and has not been refused by push() since. */
   #wantBytes = false;
+  /** Reads are large: size them by FIONREAD (see #read). */
+  #sized = false;
   /** The kernel reported the end of the stream. */
   #eof = false;
   #ended = false;
@@ -195,16 +199,15 @@ export class Connection extends Duplex {
           return this.#failWaiters(csError('ENOBUFS', 'csrecv', this.path, `${this.readableLength} bytes arrived before the record and nobody reads them`));
         }
       }
-      // fdp: everything queued, so that a read ends where a message does (a record is never cut);
-      // a datagram or tcp stream carries no records
-      const r = this.#fdp ? recvQueued(this.fd, MAX_FDS_PER_MSG + 1) : recvChunks(this.fd, LANDING, 0);
+      const r = this.#read();
+      if (r === null) return;
       if (r.n < 0) {
         this.#readFailed(r.n, 'recvmsg');
         return;
       }
       if (r.n === 0) return this.#endOfStream();
       const record = r.fds.length > 0 || r.truncated;
-      if (record && 'full' in r && r.full) {
+      if (record && r.full) {
         closeAll(r.fds);
         return void this.destroy(csError('EPROTO', 'recvmsg', this.path, `more than ${READ_MAX + QUEUED_MAX} bytes were queued with a record among them: where it ends is unknown`));
       }
@@ -214,10 +217,52 @@ export class Connection extends Duplex {
         this.#deliver({ r: { n: r.n - cut, fds: r.fds, truncated: r.truncated, cred: r.cred }, bytes: this.#pushUpTo(r.chunks, cut) });
       } else {
         for (const chunk of r.chunks) this.#pushBytes(chunk);
-        // it took all there was (or stopped before another writer's bytes, which readiness reports)
-        if (this.#fdp) return;
       }
+      if (r.drained) return;
     }
+  }
+
+  /**
+   * One read that cannot stop inside a record (null: nothing to read now). A read
+   * ends right after a message carrying descriptors, or where its buffer is full,
+   * which is only a message boundary when it takes everything queued. While a recvFds()
+   * waits and messages are small: one read of everything queued (recvQueued, which
+   * cannot fill; no FIONREAD first). Bytes alone, or once reads are large (a bulk
+   * transfer) until little is queued: reads sized by FIONREAD, which land whole in
+   * their Buffers, and past READ_MAX stop where a peek found no descriptors.
+   * `drained`: the read most likely emptied the socket (readiness says if not).
+   */
+  #read(): (Received & { chunks: Buffer[]; full?: boolean; drained: boolean }) | null {
+    if (!this.#fdp) return { ...recvChunks(this.fd, LANDING, 0), drained: false };
+    if (!this.#sized && this.#waiters.length > 0) {
+      const r = recvQueued(this.fd, MAX_FDS_PER_MSG + 1);
+      if (r.n > LANDING) this.#sized = true;
+      // it took all there was, or stopped after a record or before another writer's bytes:
+      // readiness says whether more is there, sparing a read that would find nothing
+      return Object.assign(r, { drained: true });
+    }
+    const queued = inqRaw(this.fd);
+    if (queued < 0) {
+      this.#readFailed(queued, 'ioctl');
+      return null;
+    }
+    if (queued <= SMALL_QUEUE) this.#sized = false;
+    if (queued === 0) {
+      // readable with nothing queued: the end of the stream, an error, or data just arriving
+      const p = peekFds(this.fd, 1);
+      if (p.n === 0) this.#endOfStream();
+      else if (p.n < 0) this.#readFailed(p.n, 'recvmsg');
+      return null;
+    }
+    let want = queued;
+    if (queued > READ_MAX) {
+      const p = peekFds(this.fd, MAX_MSG_DATA);
+      if (p.n < 0) this.#readFailed(p.n, 'recvmsg');
+      if (p.n <= 0) return null;
+      want = !p.truncated || p.n < MAX_MSG_DATA ? p.n : MAX_MSG_DATA - RECORD_SIZE; // a record ends at or after the peek's end: stop before it
+    }
+    const r = recvChunks(this.fd, want, MAX_FDS_PER_MSG + 1);
+    return Object.assign(r, { drained: queued <= READ_MAX && r.n === want });
   }
 
   /** -EAGAIN: wait for readiness; ECONNRESET (the peer closed with data unread): the end; else fail. */

@@ -95,6 +95,7 @@ const c = declareOnUse({
   shutdown: 'int shutdown(int, int)',
   sendmsg: 'long sendmsg(int, void *msg, int)',
   recvmsg: 'long recvmsg(int, void *msg, int)',
+  ioctl: 'int ioctl(int, unsigned long, void *arg)',
   read: 'long read(int, void *buf, size_t)',
   write: 'long write(int, const void *buf, size_t)',
   getsockopt: 'int getsockopt(int, int, int, void *val, void *len)',
@@ -177,6 +178,14 @@ export function sendmsgRaw(fd: number, msg: unknown, flags: number): number {
 export function recvmsgRaw(fd: number, msg: unknown, flags: number): number {
   const r = c.recvmsg(fd, msg, flags);
   return r < 0 ? -errno() : r;
+}
+
+const FIONREAD = 0x541b;
+const inq = new Int32Array(1);
+
+/** Bytes waiting in a socket's receive queue (FIONREAD), or -errno. */
+export function inqRaw(fd: number): number {
+  return c.ioctl(fd, FIONREAD, inq) < 0 ? -errno() : inq[0];
 }
 
 export function readRaw(fd: number, buf: Bytes, len = buf.length): number {

@@ -4,7 +4,7 @@
 // become the reader's (recvChunks).
 import {
   addressOf, allocNative, close, reserveMemory, sendmsgRaw, recvmsgRaw, setsockoptInt,
-  SOL_SOCKET, SO_PASSCRED, SCM_RIGHTS, SCM_CREDENTIALS, MSG_CTRUNC, MSG_NOSIGNAL, MSG_CMSG_CLOEXEC,
+  SOL_SOCKET, SO_PASSCRED, SCM_RIGHTS, SCM_CREDENTIALS, MSG_CTRUNC, MSG_NOSIGNAL, MSG_CMSG_CLOEXEC, MSG_PEEK,
 } from './libc';
 
 /** Linux's SCM_MAX_FD: the most descriptors one message can carry. */
@@ -237,6 +237,16 @@ function takeLanded(r: { chunks: Buffer[] }, n: number): void {
     if (left >= LANDING / 4) r.chunks.push(spare.shift()!.subarray(0, Math.min(left, LANDING)));
     else r.chunks.push(Buffer.from(spare[0].subarray(0, left)));
   }
+}
+
+/**
+ * Look at the next `want` bytes without taking them or any descriptor: `n` is how
+ * many bytes a read of `want` would return and `truncated` whether descriptors
+ * come with them. A stream read stops right after a message that carries descriptors.
+ */
+export function peekFds(fd: number, want: number): Received {
+  rx.own(Math.min(want, MAX_MSG_DATA));
+  return receive(rx, fd, 0, MSG_PEEK);
 }
 
 /** Close every descriptor in `fds`, ignoring errors: used on paths that already fail. */
