@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as cs from '../src';
 import * as sys from '../src/sys';
+import { hashPort } from '../src/port';
 
 export const FIXTURES = join(__dirname, 'fixtures');
 export const isRoot = process.geteuid?.() === 0;
@@ -281,4 +282,17 @@ export function cpuTicks(pid: number): number {
 /** Descriptors process `pid` has open. */
 export function fdCount(pid: number): number {
   return readdirSync(`/proc/${pid}/fd`).length;
+}
+
+/**
+ * `name(i)` for the first i whose hashed tcp port lies outside the kernel's ephemeral
+ * range: a test that expects a service on its hashed port must not find it taken by
+ * some other test's outgoing connection (cs then binds another port, by design).
+ */
+export function outsideEphemeral(name: (i: number) => string): string {
+  const [low, high] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+  for (let i = 0; ; i++) {
+    const port = hashPort(name(i));
+    if (port < low! || port > high!) return name(i);
+  }
 }

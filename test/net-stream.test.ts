@@ -12,7 +12,7 @@ import { resolveService } from '../src/launch/service';
 import { createMountDir, recordedPid } from '../src/namespace';
 import { AGAIN, waitSync } from '../src/io';
 import { signalServer } from '../src/cli/kill';
-import { FIXTURES, freshRoot, killFixtures, openFds, removeRoot, runFixture } from './helpers';
+import { FIXTURES, freshRoot, killFixtures, openFds, outsideEphemeral, removeRoot, runFixture } from './helpers';
 
 const CLI = join(__dirname, '..', 'dist', 'src', 'cli', 'main.js');
 let root: string;
@@ -49,7 +49,7 @@ function readAll(fd: number, n: number): string {
 
 test('csopen opens and creates tcp services; csrecv accepts with the peer; cssend/csrecv records are EOPNOTSUPP', () => {
   const before = openFds();
-  const name = service('sync');
+  const name = outsideEphemeral((i) => service(`sync${i}x`));
   const lfd = csopen(`/dev/tcp/local/${name}`, CS_OPEN_CREATE);
   expect(cspath(lfd)).toMatch(new RegExp(`^/dev/tcp/[0-9.]+/${hashPort(name)}$`));
   const cfd = csopen(`/dev/tcp/local/${name}`);

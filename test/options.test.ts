@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import * as cs from '../src';
 import * as sys from '../src/sys';
 import { hashPort } from '../src/port';
-import { FIXTURES, isRoot, runFixture, secondUser, startFixture, testIf, serviceTreeEachTest } from './helpers';
+import { FIXTURES, isRoot, outsideEphemeral, runFixture, secondUser, startFixture, testIf, serviceTreeEachTest } from './helpers';
 
 const CLI = join(__dirname, '..', 'dist', 'src', 'cli', 'main.js');
 let seq = 0;
@@ -226,7 +226,7 @@ describe('tcp services of this host listen on IPv6 and IPv4', () => {
   const client = async (path: string, message?: string) => JSON.parse((await runFixture('net-client.js', message === undefined ? [path] : [path, message])).stdout);
 
   test('a local service answers at [::1], 127.0.0.1 and by name; its peers are known by uid over IPv6 and as IPv4-mapped peers', async () => {
-    const name = unique('dual');
+    const name = outsideEphemeral((i) => unique(`dual${i}x`));
     const s = await startFixture('net-server.js', [`/dev/tcp/local/${name}/user`, 'whoami']);
     const port = hashPort(name);
     expect(s.line).toMatch(new RegExp(`^ready /dev/tcp/.+/${port}$`));
