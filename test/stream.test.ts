@@ -272,15 +272,15 @@ describe('bad input', () => {
   });
 });
 
-describe('the stream registry', () => {
-  /** Fill the free descriptor numbers below `fd` (closed), so the next one made gets `fd`; returns the fillers. */
-  function nextIs(fd: number): number[] {
-    const fillers: number[] = [];
-    for (let f = openSync('/dev/null', 'r'); f !== fd; f = openSync('/dev/null', 'r')) fillers.push(f);
-    closeSync(fd);
-    return fillers;
-  }
+/** Fill the free descriptor numbers below `fd` (closed), so the next one made gets `fd`; returns the fillers. */
+function nextIs(fd: number): number[] {
+  const fillers: number[] = [];
+  for (let f = openSync('/dev/null', 'r'); f !== fd; f = openSync('/dev/null', 'r')) fillers.push(f);
+  closeSync(fd);
+  return fillers;
+}
 
+describe('the stream registry', () => {
   test.each([['closeSync'], ['csclose']])('a listener fd number closed with %s and reused by a socketpair is not taken for the listener', (how) => {
     const before = openFds();
     const path = name('reuse');
@@ -314,14 +314,6 @@ describe('the stream registry', () => {
 });
 
 describe('records on the fast path (no registry check per record)', () => {
-  /** Fill the free descriptor numbers below `fd` (which must be free), so the next one made gets `fd`; returns the fillers. */
-  function fillBelow(fd: number): number[] {
-    const fillers: number[] = [];
-    for (let f = openSync('/dev/null', 'r'); f !== fd; f = openSync('/dev/null', 'r')) fillers.push(f);
-    closeSync(fd);
-    return fillers;
-  }
-
   test('a stream that carried records, closed without csclose and its number reused by a socketpair: a record there names its real sender, not the old peer', async () => {
     const path = name('reuseid');
     const server = await startFixture('record-echo.js', [path]);
@@ -336,7 +328,7 @@ describe('records on the fast path (no registry check per record)', () => {
     expect(readFileSync(`/proc/self/fd/${back.fds[0]}`, 'utf8')).toBe(`got:hi from:${process.pid}`);
     closeSync(back.fds[0]);
     closeSync(fd); // not csclose: the registry still holds the entry, which now trusts the number
-    const fillers = fillBelow(fd);
+    const fillers = nextIs(fd);
     const [a, b] = sys.socketpair(sys.SOCK_STREAM);
     expect(a).toBe(fd);
     cs.cssend(b, [out]);
