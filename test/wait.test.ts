@@ -1,10 +1,13 @@
 // The C-shaped waits between real processes: a silent client costs a listener only
 // $CS_TIMEOUT_MS, and a signal the program handles ends a blocking wait with EINTR
 // (so Node can run its listener) while a child's exit does not.
-import { readSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import * as cs from '../src';
 import * as sys from '../src/sys';
-import { freshRoot, killFixtures, removeRoot, startFixture, type Started } from './helpers';
+import { FIXTURES, finish, freshRoot, killFixtures, removeRoot, startFixture, type Started } from './helpers';
 import { resolveService } from '../src/launch/service';
 
 let root: string;
@@ -79,6 +82,19 @@ describe('signals end blocking waits', () => {
       expect(await nextLine(s, 5000)).toEqual({ code: 'EINTR', syscall, ranBefore: false, handled: true });
     });
   }
+
+  test('the profiler of node --cpu-prof does not end waits (its SIGPROF waits until after them)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cs-prof-'));
+    try {
+      const child = spawn(process.execPath, ['--cpu-prof', '--cpu-prof-dir', dir, '--cpu-prof-interval', '200', join(FIXTURES, 'wait-peer.js'), 'quiet'], { env: process.env });
+      const out = await finish(child, 'wait-peer under --cpu-prof', 20000);
+      const r = JSON.parse(out.stdout.trim().split('\n').pop()!);
+      expect(r).toEqual({ code: null, ms: expect.any(Number), exited: false });
+      expect(r.ms).toBeGreaterThanOrEqual(1450);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 
   test('a child exiting during cspoll does not end the wait (SIGCHLD waits until after it)', async () => {
     const s = await startFixture('wait-peer.js', ['sigchld']);

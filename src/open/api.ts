@@ -121,7 +121,7 @@ function stale(fd: number, info: StreamInfo | undefined, e: unknown): boolean {
 }
 
 /** After a receive had to wait, the next ones wait first for this many calls (one poll, not a failed recvmsg and a poll). */
-const WAIT_FIRST = 8;
+const WAIT_FIRST = 32;
 
 /**
  * Receive one record on a connected stream, as long as it takes. A stream whose last

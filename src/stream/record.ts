@@ -46,6 +46,7 @@ function authFd(): number {
  * a record of this form), and only with descriptors, which mark a record in the bytes.
  */
 const CS_HID = 0x6373n; // 'cs'
+const CS_HID_LOW = Number(CS_HID);
 
 let records: { pid: number; libcs: Uint8Array; cs: Uint8Array } | null = null;
 
@@ -86,8 +87,9 @@ export function recordMessage(fds: readonly number[], path?: string, cs = false)
 
 /** Send one record with `fds` (in the cs form when `cs`); AGAIN when the socket buffer is full (whatever the fd's mode). */
 export function trySendRecord(fd: number, fds: readonly number[], path?: string, cs = false): typeof AGAIN | void {
-  const m = recordMessage(fds, path, cs);
-  const n = sendFds(fd, m.data, m.fds, MSG_DONTWAIT);
+  checkFds(fds, path);
+  // recordMessage's forms, without its copy of `fds` (sendFds only reads them)
+  const n = cs ? sendFds(fd, ownRecord(true), fds, MSG_DONTWAIT) : sendFds(fd, ownRecord(false), [authFd(), ...fds], MSG_DONTWAIT);
   if (n === -EAGAIN) return AGAIN;
   if (n < 0) throw errnoError(-n, 'cssend', path);
   if (n !== RECORD_SIZE) throw csError('EIO', 'cssend', path, `short send of the id record (${n} of ${RECORD_SIZE} bytes)`);
@@ -107,6 +109,7 @@ export interface RecordIn {
 }
 
 const inBuf = new Uint8Array(RECORD_SIZE);
+const inView = new DataView(inBuf.buffer);
 
 function reject(fds: readonly number[], code: string, path: string | undefined, detail: string): CsError {
   closeAll(fds);
@@ -143,9 +146,10 @@ export function checkRecord(r: Received, bytes: Uint8Array, max: number, path: s
     throw peerClosed(path);
   }
   if (r.n !== RECORD_SIZE) throw reject(r.fds, 'EPROTO', path, `expected a ${RECORD_SIZE}-byte id record, got ${r.n} byte(s)`);
-  const v = new DataView(bytes.buffer, bytes.byteOffset, RECORD_SIZE);
-  const claimed = Number(v.getBigUint64(16, true));
-  if (v.getBigUint64(0, true) === CS_HID) {
+  const v = bytes === inBuf ? inView : new DataView(bytes.buffer, bytes.byteOffset, RECORD_SIZE);
+  // u64 fields read as halves: no BigInt per record (a uid is below 2^32; a high half makes it no uid)
+  const claimed = v.getUint32(20, true) === 0 ? v.getUint32(16, true) : -1;
+  if (v.getUint32(4, true) === 0 && v.getUint32(0, true) === CS_HID_LOW) {
     // no auth file: the kernel's word for this very message is the only proof
     if (!r.cred) throw reject(r.fds, 'EPERM', path, 'a cs record the kernel attached no credentials to');
     if (r.fds.length > max) throw reject(r.fds, 'EMSGSIZE', path, `peer sent more than the ${max} descriptor(s) allowed; all closed`);

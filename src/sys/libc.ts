@@ -281,16 +281,18 @@ export function isOpen(fd: number): boolean {
 
 const SIG_BLOCK = 0;
 const SIGCHLD = 17;
+const SIGPROF = 27;
 const waitMask = new Uint8Array(128); // glibc's sigset_t
 let maskRead = false;
 const waitTime = new BigInt64Array(2); // struct timespec
 
 /**
  * poll(2) over a prepared array of struct pollfd (8 bytes each). A wait that sleeps
- * is ppoll(2) with SIGCHLD blocked: libuv handles SIGCHLD once any child was spawned,
- * and a child's exit must not end the wait (the signal stays pending and is handled
- * after). Any other handled signal ends it with EINTR, thrown as `syscall` on `path`,
- * so the caller returns to the event loop where Node runs the signal's listeners.
+ * is ppoll(2) with SIGCHLD and SIGPROF blocked: libuv handles SIGCHLD once any child
+ * was spawned, and a child's exit must not end the wait, nor must a sample of the
+ * profiler (node --cpu-prof); such a signal stays pending and is handled after. Any
+ * other handled signal ends it with EINTR, thrown as `syscall` on `path`, so the
+ * caller returns to the event loop where Node runs the signal's listeners.
  */
 export function poll(fds: Int32Array, n: number, timeoutMs: number, syscall = 'poll', path?: string): number {
   let r: number;
@@ -300,7 +302,7 @@ export function poll(fds: Int32Array, n: number, timeoutMs: number, syscall = 'p
     if (!maskRead) {
       // JavaScript never changes a thread's mask (libuv does only inside its own calls): ask once
       check(c.pthread_sigmask(SIG_BLOCK, null, waitMask), 'pthread_sigmask');
-      waitMask[(SIGCHLD - 1) >> 3] |= 1 << ((SIGCHLD - 1) & 7);
+      for (const sig of [SIGCHLD, SIGPROF]) waitMask[(sig - 1) >> 3] |= 1 << ((sig - 1) & 7);
       maskRead = true;
     }
     if (timeoutMs > 0) {

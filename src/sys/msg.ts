@@ -86,7 +86,8 @@ export function sendFds(fd: number, data: Uint8Array, fds: readonly number[], fl
   let ctl = 0;
   if (fds.length > 0) {
     const v = tx.view;
-    v.setBigUint64(CTL, BigInt(16 + 4 * fds.length), true);
+    v.setUint32(CTL, 16 + 4 * fds.length, true); // cmsg_len, a size_t: low half
+    v.setUint32(CTL + 4, 0, true);
     v.setInt32(CTL + 8, SOL_SOCKET, true);
     v.setInt32(CTL + 12, SCM_RIGHTS, true);
     for (let i = 0; i < fds.length; i++) v.setInt32(CTL + 16 + 4 * i, fds[i], true);
