@@ -4,7 +4,7 @@
 // against the socket's kernel cookie (one getsockopt), so a closed and reused fd
 // number is not mistaken; the per-record calls use known(), which does not, and
 // check only when the kernel's answer gives cause (see cssend/csrecv). csclose
-// forgets an entry at once, and so does every descriptor cs receives or makes.
+// forgets an entry at once, and a record that brings descriptors forgets their numbers.
 import { socketCookie } from '../sys';
 import type { MountDir } from '../namespace';
 import type { CsId } from './flags';
