@@ -4,8 +4,7 @@ import type { CsId } from '../stream/flags';
 import { remember } from '../stream/registry';
 import { checkMountDir } from '../namespace';
 import { deadlineIn, handshakeTimeout, msLeft, runAsync, runSync, sleepSync, stepThrough, stepThroughAsync } from '../io';
-import { checkServer, connectUnix, tryReadGreeting } from '../stream/handshake';
-import { trySendRecord } from '../stream/record';
+import { checkServer, clientRendezvous, connectUnix, type Greeted } from '../stream/handshake';
 import { argFile } from '../stream/args';
 import type * as NetOpen from '../net/open';
 import { isNet, type Service } from '../launch/service';
@@ -53,20 +52,11 @@ function* connectPolitely(s: Service): Generator<number, number, void> {
   }
 }
 
-/** Send the answering record through `send`, with the path's `/#` argument attached when it has one. */
-function withArg<T>(s: Service, takesArgs: boolean, send: (fds: number[]) => T): T {
-  const arg = argFile(s.path.arg, takesArgs, s.path.canonical);
-  if (arg === null) return send([]);
-  let sent: T;
-  try {
-    sent = send([arg]);
-  } catch (e) {
-    close(arg);
-    throw e;
-  }
-  if (sent instanceof Promise) return sent.finally(() => close(arg)) as T;
-  close(arg);
-  return sent;
+/** The answer to `s`'s server: refused unless it may serve `s`; the path's `/#` argument, when it has one, attached. */
+function answer(s: Service, g: Greeted): number[] {
+  checkServer(g.server, s.md);
+  const arg = argFile(s.path.arg, g.cs, s.path.canonical);
+  return arg === null ? [] : [arg];
 }
 
 /**
@@ -75,13 +65,11 @@ function withArg<T>(s: Service, takesArgs: boolean, send: (fds: number[]) => T):
  */
 export function greetSync(s: Service, fd: number): number {
   if (isNet(s)) return net().netGreetSync(s.path, fd);
+  const path = s.path.canonical;
   try {
     const ms = handshakeTimeout();
-    const g = runSync(fd, 'r', ms, () => tryReadGreeting(fd, s.path.canonical), 'csopen', s.path.canonical);
-    checkServer(g.server, s.md);
-    // to a cs server the record says that this client speaks cs too
-    withArg(s, g.cs, (fds) => runSync(fd, 'w', ms, () => trySendRecord(fd, fds, s.path.canonical, g.cs), 'csopen', s.path.canonical));
-    remember(fd, s.path.canonical, undefined, g.server, g.cs);
+    const g = stepThrough(clientRendezvous(fd, path, (g) => answer(s, g)), (step) => runSync(fd, step.want, ms, step.attempt, 'csopen', path));
+    remember(fd, path, undefined, g.server, g.cs);
     return fd;
   } catch (e) {
     close(fd);
@@ -98,9 +86,7 @@ export async function greetAsync(s: Service, fd: number, signal?: AbortSignal): 
   if (isNet(s)) return net().netGreetAsync(s.path, fd, watcher, signal);
   try {
     const opts = { signal, ms: handshakeTimeout(), what: 'open', path: s.path.canonical };
-    const g = await runAsync(watcher, 'r', () => tryReadGreeting(fd, s.path.canonical), opts);
-    checkServer(g.server, s.md);
-    await withArg(s, g.cs, (fds) => runAsync(watcher, 'w', () => trySendRecord(fd, fds, s.path.canonical, g.cs), opts));
+    const g = await stepThroughAsync(clientRendezvous(fd, s.path.canonical, (g) => answer(s, g)), (step) => runAsync(watcher, step.want, step.attempt, opts));
     return { fd, watcher, peer: g.server, cs: g.cs };
   } catch (e) {
     watcher.close();

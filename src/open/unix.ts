@@ -7,10 +7,10 @@ import { statSync } from 'node:fs';
 import {
   abortError, bind, close, connect, csError, listen, unixAddr, Watcher, UNIX_PATH_MAX, type CsError,
 } from '../sys';
-import { driveAsync, driveSync, handshakeTimeout, type Steps } from '../io';
+import { driveAsync, driveSync, handshakeTimeout } from '../io';
 import { BACKLOG } from '../stream/flags';
-import { tryReadGreeting, withUnixSocket, type Greeted } from '../stream/handshake';
-import { kernelId, trySendRecord } from '../stream/record';
+import { clientRendezvous, withUnixSocket } from '../stream/handshake';
+import { kernelId } from '../stream/record';
 import { remember } from '../stream/registry';
 import type * as ConnectionM from '../stream/connection';
 
@@ -66,21 +66,11 @@ function isSocket(address: string): boolean {
   }
 }
 
-/**
- * The client half of the cs rendezvous: the greeting (whose writer is the server), then
- * this process's record (in the cs form to a cs server, which it tells that we speak cs too).
- */
-function* rendezvous(fd: number, path: string): Steps<Greeted> {
-  const g = (yield { want: 'r', attempt: () => tryReadGreeting(fd, path) }) as Greeted;
-  yield { want: 'w', attempt: () => trySendRecord(fd, [], path, g.cs) };
-  return g;
-}
-
 /** csopen of a `unix:` path: the connected non-blocking fd, remembered with its peer. */
 export function openUnixSync(path: string, greet: boolean): number {
   const fd = connectTo(path, 'csopen');
   try {
-    const g = greet ? driveSync(rendezvous(fd, path), fd, handshakeTimeout(), 'csopen', path) : null;
+    const g = greet ? driveSync(clientRendezvous(fd, path), fd, handshakeTimeout(), 'csopen', path) : null;
     remember(fd, path, undefined, g ? g.server : kernelId(fd), g?.cs);
     return fd;
   } catch (e) {
@@ -95,7 +85,7 @@ export async function openUnix(path: string, greet: boolean, signal?: AbortSigna
   const fd = connectTo(path, 'open');
   const watcher = new Watcher(fd);
   try {
-    const g = greet ? await driveAsync(rendezvous(fd, path), watcher, handshakeTimeout(), 'open', path, signal) : null;
+    const g = greet ? await driveAsync(clientRendezvous(fd, path), watcher, handshakeTimeout(), 'open', path, signal) : null;
     return new (connection().Connection)(fd, path, watcher, g ? g.server : kernelId(fd), g?.cs);
   } catch (e) {
     watcher.close();

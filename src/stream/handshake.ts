@@ -7,13 +7,13 @@
 // before it connects), not of whoever created the listening socket.
 import { closeSync, existsSync, openSync, constants as C } from 'node:fs';
 import {
-  csError, errnoCode, recvFds, writeRaw, socket, connect, close, unixAddr, passCred, UNIX_PATH_MAX,
+  csError, closeAll, errnoCode, recvFds, writeRaw, socket, connect, close, unixAddr, passCred, UNIX_PATH_MAX,
   AF_UNIX, SOCK_STREAM, SOCK_NONBLOCK, EAGAIN, type CsError,
 } from '../sys';
 import { ownerName, trustedServer, type MountDir } from '../namespace';
 import type { CsId } from './flags';
-import { AGAIN } from '../io';
-import { kernelId, senderId } from './record';
+import { AGAIN, type Steps } from '../io';
+import { kernelId, senderId, trySendRecord } from './record';
 
 const one = new Uint8Array(1);
 
@@ -40,6 +40,23 @@ export function tryReadGreeting(fd: number, path: string): Greeted | typeof AGAI
   if (r.truncated || r.fds.length > 0) throw csError('EPROTO', 'csopen', path, 'the server sent descriptors with its greeting');
   if (one[0] !== 0 && one[0] !== CS_GREETING) throw csError(errnoCode(one[0]), 'csopen', path, 'the server refused the connection');
   return { server: senderId(r.cred, () => kernelId(fd)), cs: one[0] === CS_GREETING };
+}
+
+/**
+ * Client: the rendezvous, as steps for a driver: the greeting (whose writer is the
+ * server), then this process's record, in the cs form to a cs server (which it tells
+ * that we speak cs too). `answer(g)` may refuse the server by throwing, and gives the
+ * descriptors the record carries, closed once it is sent or has failed.
+ */
+export function* clientRendezvous(fd: number, path: string, answer: (g: Greeted) => number[] = () => []): Steps<Greeted> {
+  const g = (yield { want: 'r', attempt: () => tryReadGreeting(fd, path) }) as Greeted;
+  const fds = answer(g);
+  try {
+    yield { want: 'w', attempt: () => trySendRecord(fd, fds, path, g.cs) };
+  } finally {
+    closeAll(fds);
+  }
+  return g;
 }
 
 /** Server: the errno a peer is refused with, or 0 when `md`'s user/group rules admit it. */
