@@ -134,7 +134,7 @@ export class ServeLoop {
     this.#queue(fd, m.data, m.fds, fds);
   }
 
-  #queue(fd: number, data: Uint8Array, fds: number[], owned: number[]): void {
+  #queue(fd: number, data: Uint8Array, fds: readonly number[], owned: number[]): void {
     let c: Client;
     try {
       c = this.#client(fd, 'write');

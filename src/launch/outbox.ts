@@ -14,7 +14,7 @@ export const SERVICE_OUTPUT_BYTES = 8 * 1024 * 1024;
 interface Chunk {
   data: Uint8Array;
   /** Sent with the chunk's first byte. */
-  fds: number[];
+  fds: readonly number[];
   /** Those of `fds` the outbox closes once they are sent (or dropped). */
   owned: number[];
 }
@@ -45,7 +45,7 @@ export class Outbox {
   }
 
   /** Queue `data` with descriptors `fds`, closing `owned` (a subset) once they are sent. The bytes are copied. */
-  push(data: Uint8Array, fds: number[], owned: number[]): void {
+  push(data: Uint8Array, fds: readonly number[], owned: number[]): void {
     this.#chunks.push({ data: Buffer.from(data), fds, owned });
     this.#count(data.length, owned.length);
   }

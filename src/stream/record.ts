@@ -80,16 +80,15 @@ function checkFds(fds: readonly number[], path?: string): void {
  * (the auth fd stays this process's), or, to a peer that speaks cs (`cs`), the cs form
  * with the payload alone.
  */
-export function recordMessage(fds: readonly number[], path?: string, cs = false): { data: Uint8Array; fds: number[] } {
+export function recordMessage(fds: readonly number[], path?: string, cs = false): { data: Uint8Array; fds: readonly number[] } {
   checkFds(fds, path);
-  return cs ? { data: ownRecord(true), fds: [...fds] } : { data: ownRecord(false), fds: [authFd(), ...fds] };
+  return cs ? { data: ownRecord(true), fds } : { data: ownRecord(false), fds: [authFd(), ...fds] };
 }
 
 /** Send one record with `fds` (in the cs form when `cs`); AGAIN when the socket buffer is full (whatever the fd's mode). */
 export function trySendRecord(fd: number, fds: readonly number[], path?: string, cs = false): typeof AGAIN | void {
-  checkFds(fds, path);
-  // recordMessage's forms, without its copy of `fds` (sendFds only reads them)
-  const n = cs ? sendFds(fd, ownRecord(true), fds, MSG_DONTWAIT) : sendFds(fd, ownRecord(false), [authFd(), ...fds], MSG_DONTWAIT);
+  const m = recordMessage(fds, path, cs);
+  const n = sendFds(fd, m.data, m.fds, MSG_DONTWAIT);
   if (n === -EAGAIN) return AGAIN;
   if (n < 0) throw errnoError(-n, 'cssend', path);
   if (n !== RECORD_SIZE) throw csError('EIO', 'cssend', path, `short send of the id record (${n} of ${RECORD_SIZE} bytes)`);
