@@ -6,7 +6,7 @@ import { CS_OPEN_CREATE, CS_OPEN_RENDEZVOUS, type CsId } from '../stream/flags';
 import { acceptSync } from '../stream/listen';
 import { kernelId, trySendRecord, tryRecvRecord, type PeerOf, type RecordIn } from '../stream/record';
 import { unixStreamPath } from '../stream/attach';
-import { current, forget, known, lookup, type StreamInfo } from '../stream/registry';
+import { current, forget, lookup, recordEntry, type StreamInfo } from '../stream/registry';
 import type * as NetPath from '../net/netpath';
 import type * as NetServer from '../net/server';
 import type * as NetOpen from '../net/open';
@@ -85,9 +85,7 @@ function noRecords(syscall: string, fd: number, path: string | undefined): CsErr
  */
 export function csrecv(fd: number, max = 1): { id: CsId; fds: number[]; args?: string[] | null } {
   checkFd(fd, 'csrecv');
-  let info = known(fd);
-  // a listener, or a stream that has carried no record yet: check the entry (an accept costs far more than one getsockopt)
-  if (info && info.listening !== false) info = lookup(fd);
+  const info = recordEntry(fd);
   const path = info?.path;
   const net = isNetFd(fd, path);
   if (info ? (info.listening ??= isListening(fd)) : isListening(fd)) {
@@ -139,13 +137,12 @@ function recvRecordSync(fd: number, max: number, info: StreamInfo | undefined): 
     return info ? (info.peer ??= kernelId(fd)) : kernelId(fd);
   };
   const step = () => tryRecvRecord(fd, max, path, peer);
-  if (info && info.waitFirst > 0) {
-    info.waitFirst--;
-    return runSync(fd, 'r', -1, step, 'csrecv', path, true);
+  if (info && info.waitFirst > 0) info.waitFirst--;
+  else {
+    const r = step();
+    if (r !== AGAIN) return r;
+    if (info) info.waitFirst = WAIT_FIRST;
   }
-  const r = step();
-  if (r !== AGAIN) return r;
-  if (info) info.waitFirst = WAIT_FIRST;
   return runSync(fd, 'r', -1, step, 'csrecv', path, true);
 }
 
@@ -155,9 +152,7 @@ function recvRecordSync(fd: number, max: number, info: StreamInfo | undefined): 
  */
 export function cssend(fd: number, fds: number[]): void {
   checkFd(fd, 'cssend');
-  let info = known(fd);
-  // as in csrecv: only a stream that has carried a record is taken on trust
-  if (info && info.listening !== false) info = lookup(fd);
+  const info = recordEntry(fd);
   const path = info?.path;
   if (isNetFd(fd, path)) throw noRecords('cssend', fd, path);
   // descriptors mark a record among the bytes, so a record without any keeps the libcs form

@@ -2,9 +2,10 @@
 // (for cspath), for listeners the access rule to enforce, and for clients the
 // server that greeted them. Entries are keyed by fd. lookup() checks an entry
 // against the socket's kernel cookie (one getsockopt), so a closed and reused fd
-// number is not mistaken; the per-record calls use known(), which does not, and
-// check only when the kernel's answer gives cause (see cssend/csrecv). csclose
-// forgets an entry at once, and a record that brings descriptors forgets their numbers.
+// number is not mistaken; the per-record calls use recordEntry(), which trusts a
+// stream that has carried a record, and check again only when the kernel's answer
+// gives cause (see cssend/csrecv). csclose forgets an entry at once, and a record
+// that brings descriptors forgets their numbers.
 import { socketCookie } from '../sys';
 import type { MountDir } from '../namespace';
 import type { CsId } from './flags';
@@ -36,9 +37,14 @@ export function remember(fd: number, path: string, md?: MountDir, peer?: CsId, c
 
 const OWNED = -1;
 
-/** The entry remembered for `fd`, unchecked: it may describe a socket since closed outside csclose. */
-export function known(fd: number): StreamInfo | undefined {
-  return streams.get(fd);
+/**
+ * The entry for the per-record calls: a stream that has carried a record (so known not
+ * to listen) is taken on trust, and may describe a socket since closed outside csclose;
+ * any other entry is checked (an accept costs far more than one getsockopt).
+ */
+export function recordEntry(fd: number): StreamInfo | undefined {
+  const s = streams.get(fd);
+  return s && s.listening !== false ? lookup(fd) : s;
 }
 
 /** Whether `s`, remembered for `fd`, still describes the socket open as `fd` (forgotten if not). */
