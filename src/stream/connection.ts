@@ -233,7 +233,7 @@ export class Connection extends Duplex {
    * `drained`: the read most likely emptied the socket (readiness says if not).
    */
   #read(): (Received & { chunks: Buffer[]; full?: boolean; drained: boolean }) | null {
-    if (!this.#fdp) return { ...recvChunks(this.fd, LANDING, 0), drained: false };
+    if (!this.#fdp) return Object.assign(recvChunks(this.fd, LANDING, 0), { drained: false });
     if (!this.#sized && this.#waiters.length > 0) {
       const r = recvQueued(this.fd, MAX_FDS_PER_MSG + 1);
       if (r.n > LANDING) this.#sized = true;

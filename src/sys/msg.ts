@@ -186,11 +186,7 @@ const spare: Buffer[] = [];
  * which is copied out so that its landing buffer serves the next read.
  */
 export function recvChunks(fd: number, want: number, maxFds: number): Received & { chunks: Buffer[] } {
-  const size = Math.min(want, LANDING_MAX);
-  const k = Math.ceil(size / LANDING);
-  while (spare.length < k) spare.push(Buffer.allocUnsafeSlow(LANDING));
-  for (let i = 0; i < k; i++) landing.iov(i, addressOf(spare[i]), Math.min(LANDING, size - i * LANDING));
-  landing.iovCount(k);
+  landing.iovCount(land(Math.min(want, LANDING_MAX)));
   const r = receive(landing, fd, maxFds, 0) as Received & { chunks: Buffer[] };
   r.chunks = [];
   takeLanded(r, r.n);
@@ -216,10 +212,9 @@ const OVERFLOW_KEPT = 1024 * 1024;
  */
 export function recvQueued(fd: number, maxFds: number): Received & { chunks: Buffer[]; full: boolean } {
   overflow ??= reserveMemory(QUEUED_MAX);
-  while (spare.length < MAX_IOV) spare.push(Buffer.allocUnsafeSlow(LANDING));
-  for (let i = 0; i < MAX_IOV; i++) landing.iov(i, addressOf(spare[i]), LANDING);
-  landing.iov(MAX_IOV, overflow.address, QUEUED_MAX);
-  landing.iovCount(MAX_IOV + 1);
+  const k = land(LANDING_MAX);
+  landing.iov(k, overflow.address, QUEUED_MAX);
+  landing.iovCount(k + 1);
   const r = receive(landing, fd, maxFds, 0) as Received & { chunks: Buffer[]; full: boolean };
   r.chunks = [];
   r.full = r.n === LANDING_MAX + QUEUED_MAX;
@@ -230,6 +225,14 @@ export function recvQueued(fd: number, maxFds: number): Received & { chunks: Buf
     if (over > OVERFLOW_KEPT) overflow.discard(over);
   }
   return r;
+}
+
+/** Point the landing read's first iovecs at spare Buffers, `size` bytes in all; returns how many. */
+function land(size: number): number {
+  const k = Math.ceil(size / LANDING);
+  while (spare.length < k) spare.push(Buffer.allocUnsafeSlow(LANDING));
+  for (let i = 0; i < k; i++) landing.iov(i, addressOf(spare[i]), Math.min(LANDING, size - i * LANDING));
+  return k;
 }
 
 /** Hand the first `n` bytes in the landing Buffers to `r.chunks`: full-enough Buffers as they are, a small tail copied. */
