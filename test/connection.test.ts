@@ -178,6 +178,47 @@ describe('a Connection ends like a net.Socket', () => {
   });
 });
 
+describe('sendFds() and its signal', () => {
+  test('an aborted signal rejects at once with an AbortError, and nothing is sent', async () => {
+    const [a, b] = cs.Connection.pair();
+    const ac = new AbortController();
+    const why = new Error('not now');
+    ac.abort(why);
+    const file = openSync('/dev/null', 'r');
+    await expect(a.sendFds([file], { signal: ac.signal })).rejects.toMatchObject({ name: 'AbortError', code: 'ABORT_ERR', cause: why });
+    await a.sendFds([file]);
+    const r = await within(5000, 'the record', b.recvFds());
+    expect(r.fds.length).toBe(1);
+    expect(fstatSync(r.fds[0]).rdev).toBe(fstatSync(file).rdev);
+    sys.closeAll([file, ...r.fds]);
+    a.destroy();
+    b.destroy();
+  });
+
+  test('a send waiting for room in a full socket is aborted by its signal and sends nothing; the next goes once there is room', async () => {
+    const [mine, theirs] = sys.socketpair(sys.SOCK_STREAM | sys.SOCK_NONBLOCK);
+    const a = cs.Connection.attach(mine);
+    const filler = Buffer.alloc(1 << 16);
+    let queued = 0;
+    for (let n; (n = sys.writeRaw(a.fd, filler)) > 0; ) queued += n;
+    const file = openSync('/dev/null', 'r');
+    const ac = new AbortController();
+    const waiting = a.sendFds([file], { signal: ac.signal });
+    await sleep(50);
+    ac.abort();
+    await expect(within(5000, 'the aborted send', waiting)).rejects.toMatchObject({ name: 'AbortError' });
+    const sent = a.sendFds([file]);
+    // only the filler is queued: the aborted record never went
+    for (let n; (n = sys.readRaw(theirs, filler)) > 0; ) queued -= n;
+    expect(queued).toBe(0);
+    await within(5000, 'the send', sent);
+    const r = cs.csrecv(theirs, 1);
+    expect(r.fds.length).toBe(1);
+    sys.closeAll([file, theirs, ...r.fds]);
+    a.destroy();
+  });
+});
+
 describe('bytes and records on one Connection', () => {
   const burstWhy = 'net.core.wmem_max is too small for a 4 MiB socket buffer';
   const cases: [string, Plan, boolean][] = [

@@ -46,6 +46,22 @@ describe('start-up', () => {
     expect(modules).toEqual(['exports.js', 'index.js', 'stream/flags.js']);
   }, 30_000);
 
+  test('a name read once is a plain value from then on: no getter runs per call', async () => {
+    const cs = require(ROOT);
+    expect(typeof Object.getOwnPropertyDescriptor(cs, 'cssend')!.get).toBe('function');
+    const first = cs.cssend;
+    expect(Object.getOwnPropertyDescriptor(cs, 'cssend')).toMatchObject({ value: first, enumerable: true });
+    expect(Object.getOwnPropertyDescriptor(cs, 'cssend')!.get).toBeUndefined();
+  });
+
+  test.each(['sys', 'io', 'namespace', 'stream', 'net', 'launch', 'open'])('the %s layer hands out values, not re-export getters', (layer) => {
+    const m = require(join(DIST, layer));
+    const getters = Object.keys(m).filter((k) => Object.getOwnPropertyDescriptor(m, k)!.get);
+    expect(Object.keys(m).length).toBeGreaterThan(0);
+    expect(getters).toEqual([]);
+    expect(m.__esModule).toBe(true);
+  });
+
   test('an fdp csopen of a running service loads neither the tcp/udp layer, node:net nor auto-start', async () => {
     const listener = await listen('/dev/fdp/local/startup');
     const accepted: Connection[] = [];

@@ -33,15 +33,21 @@ export function waitSync(fd: number, want: Want, ms: number, what = 'poll', path
 
 /**
  * Retry `step` until it stops answering AGAIN, waiting with poll(2) (before the first
- * try too with `waitFirst`); ETIMEDOUT after `ms` (-1: never).
+ * try too with `waitFirst`); ETIMEDOUT after `ms` (-1: never; a function is asked
+ * only when a wait is due, sparing a step that succeeds at once reading the clock or
+ * the environment).
  */
-export function runSync<T>(fd: number, want: Want, ms: number, step: () => T | typeof AGAIN, what: string, path?: string, waitFirst = false): T {
-  const deadline = deadlineIn(ms);
-  if (waitFirst && !waitSync(fd, want, msLeft(deadline), what, path)) throw timedOut(what, path, ms);
+export function runSync<T>(
+  fd: number, want: Want, ms: number | (() => number), step: () => T | typeof AGAIN, what: string, path?: string, waitFirst = false,
+): T {
+  let r = waitFirst ? AGAIN : step();
+  if (r !== AGAIN) return r;
+  const limit = typeof ms === 'function' ? ms() : ms;
+  const deadline = deadlineIn(limit);
   for (;;) {
-    const r = step();
+    if (!waitSync(fd, want, msLeft(deadline), what, path)) throw timedOut(what, path, limit);
+    r = step();
     if (r !== AGAIN) return r;
-    if (!waitSync(fd, want, msLeft(deadline), what, path)) throw timedOut(what, path, ms);
   }
 }
 

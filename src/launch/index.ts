@@ -4,3 +4,6 @@ export { serve, Server, type ServeOptions, type ConnectionHandler, type NetConne
 export { serveLoop, ServeLoop, type ServeLoopHandlers, type Interest } from './loop';
 export { LineReader, MAX_LINE, writeLineSync, errorLine } from './lines';
 export { DEFAULT_IDLE_MS } from './lifetime';
+
+// values, not getters: see sys/index.ts
+module.exports = Object.defineProperty({ ...exports }, '__esModule', { value: true });

@@ -40,7 +40,7 @@ export class LineReader {
 /** Write `text` and a newline, waiting (at most $CS_TIMEOUT_MS) while the peer's buffer is full. */
 export function writeLineSync(fd: number, text: string): void {
   let rest = Buffer.from(`${text}\n`);
-  runSync(fd, 'w', handshakeTimeout(), () => {
+  runSync(fd, 'w', handshakeTimeout, () => {
     const n = writeRaw(fd, rest);
     if (n === -EAGAIN) return AGAIN;
     if (n < 0) throw errnoError(-n, 'write');

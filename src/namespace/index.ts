@@ -7,3 +7,6 @@ export { trustedServer, trustedUid, type Identity } from './trust';
 export { hostDirName, shortHostName, isThisHost } from './host';
 export { resolveUid, resolveGid, ownerName, primaryGid } from './ids';
 export * from './list';
+
+// values, not getters: see sys/index.ts
+module.exports = Object.defineProperty({ ...exports }, '__esModule', { value: true });

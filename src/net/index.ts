@@ -14,3 +14,6 @@ export { csname, csaddr, csntoa, csinet, csfdmax, type InetPath } from './routin
 export { csdaemon } from './daemon';
 export { csstat, csnote, statDir, statFreq, statDown, statHosts, type CsStat } from './stat';
 export { remoteStart, remoteStartSync, remoteCommand, remoteShell, pickShareHost, liveHosts, expandHosts, type RemoteStartOptions } from './remote';
+
+// values, not getters: see sys/index.ts
+module.exports = Object.defineProperty({ ...exports }, '__esModule', { value: true });

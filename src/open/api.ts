@@ -158,7 +158,7 @@ export function cssend(fd: number, fds: number[]): void {
   // descriptors mark a record among the bytes, so a record without any keeps the libcs form
   const cs = info?.csPeer === true && fds.length > 0;
   try {
-    runSync(fd, 'w', handshakeTimeout(), () => trySendRecord(fd, fds, path, cs), 'cssend', path);
+    runSync(fd, 'w', handshakeTimeout, () => trySendRecord(fd, fds, path, cs), 'cssend', path);
   } catch (e) {
     if (stale(fd, info, e)) return cssend(fd, fds);
     throw e;

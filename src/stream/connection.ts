@@ -14,7 +14,7 @@ import type { CsId } from './flags';
 import { checkRecord, kernelId, peerClosed, trySendRecord, RECORD_SIZE } from './record';
 import { forget, remember } from './registry';
 import { isNetPath } from '../path';
-import { adopt, runAsync } from '../io';
+import { adopt, runAsync, AGAIN } from '../io';
 import { unixStreamPath } from './attach';
 
 /**
@@ -62,6 +62,8 @@ export class Connection extends Duplex {
   #wantBytes = false;
   /** Reads are large: size them by FIONREAD (see #read). */
   #sized = false;
+  /** The last #read most likely emptied the socket. */
+  #drained = false;
   /** The kernel reported the end of the stream. */
   #eof = false;
   #ended = false;
@@ -113,11 +115,14 @@ export class Connection extends Duplex {
   /** Send descriptors as one cssend record, after every byte written before. */
   async sendFds(fds: number[], opts: FdOptions = {}): Promise<void> {
     this.#check('cssend');
-    const closing = (this.#closing ??= new AbortController()).signal;
-    const signal = opts.signal ? AbortSignal.any([opts.signal, closing]) : closing;
+    if (opts.signal?.aborted) throw abortError(opts.signal);
     if (this.writableLength > 0) await new Promise<void>((resolve, reject) => this.write(Buffer.alloc(0), (e) => (e ? reject(e) : resolve())));
     const cs = this.#csPeer && fds.length > 0; // descriptors mark a record among the bytes: without any, the libcs form
-    await runAsync(this.#watcher, 'w', () => trySendRecord(this.fd, fds, this.path, cs), { signal });
+    const send = () => trySendRecord(this.fd, fds, this.path, cs);
+    if (send() !== AGAIN) return; // the socket had room: no wait to abort
+    const closing = (this.#closing ??= new AbortController()).signal;
+    const signal = opts.signal ? AbortSignal.any([opts.signal, closing]) : closing;
+    await runAsync(this.#watcher, 'w', send, { signal });
   }
 
   /**
@@ -218,7 +223,7 @@ export class Connection extends Duplex {
       } else {
         for (const chunk of r.chunks) this.#pushBytes(chunk);
       }
-      if (r.drained) return;
+      if (this.#drained) return;
     }
   }
 
@@ -230,16 +235,18 @@ export class Connection extends Duplex {
    * cannot fill; no FIONREAD first). Bytes alone, or once reads are large (a bulk
    * transfer) until little is queued: reads sized by FIONREAD, which land whole in
    * their Buffers, and past READ_MAX stop where a peek found no descriptors.
-   * `drained`: the read most likely emptied the socket (readiness says if not).
+   * Sets #drained: the read most likely emptied the socket (readiness says if not).
    */
-  #read(): (Received & { chunks: Buffer[]; full?: boolean; drained: boolean }) | null {
-    if (!this.#fdp) return Object.assign(recvChunks(this.fd, LANDING, 0), { drained: false });
+  #read(): (Received & { chunks: Buffer[]; full?: boolean }) | null {
+    this.#drained = false;
+    if (!this.#fdp) return recvChunks(this.fd, LANDING, 0);
     if (!this.#sized && this.#waiters.length > 0) {
       const r = recvQueued(this.fd, MAX_FDS_PER_MSG + 1);
       if (r.n > LANDING) this.#sized = true;
       // it took all there was, or stopped after a record or before another writer's bytes:
       // readiness says whether more is there, sparing a read that would find nothing
-      return Object.assign(r, { drained: true });
+      this.#drained = true;
+      return r;
     }
     const queued = inqRaw(this.fd);
     if (queued < 0) {
@@ -262,7 +269,8 @@ export class Connection extends Duplex {
       want = !p.truncated || p.n < MAX_MSG_DATA ? p.n : MAX_MSG_DATA - RECORD_SIZE; // a record ends at or after the peek's end: stop before it
     }
     const r = recvChunks(this.fd, want, MAX_FDS_PER_MSG + 1);
-    return Object.assign(r, { drained: queued <= READ_MAX && r.n === want });
+    this.#drained = queued <= READ_MAX && r.n === want;
+    return r;
   }
 
   /** -EAGAIN: wait for readiness; ECONNRESET (the peer closed with data unread): the end; else fail. */

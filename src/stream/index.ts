@@ -6,3 +6,6 @@ export {
 export { handshakeTimeout } from '../io';
 export { Connection, type FdOptions } from './connection';
 export { Listener } from './listener';
+
+// values, not getters: see sys/index.ts
+module.exports = Object.defineProperty({ ...exports }, '__esModule', { value: true });
