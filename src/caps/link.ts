@@ -34,6 +34,7 @@ const SPARE = 8;
 /** Full reads per readiness event, so one busy peer cannot starve the others. */
 const MAX_READS = 32;
 const EMPTY = Buffer.alloc(0);
+const NO_FDS: readonly number[] = [];
 
 const rx = Buffer.allocUnsafe(MAX_MSG_DATA);
 /** A frame header that does not fit in what is left of a block. */
@@ -178,7 +179,7 @@ export class Link {
       const block = this.#blocks[0]!;
       const stop = this.#blocks.length === 1 ? this.#tail : block.length;
       let end = this.#sent + Math.min(stop - this.#head, MAX_MSG_DATA);
-      const fds: number[] = [];
+      let fds: readonly number[] = NO_FDS; // most batches carry none: no array for them
       let k = 0;
       for (; k < this.#marks.length && this.#marks[k]!.at < end; k++) {
         const m = this.#marks[k]!;
@@ -186,7 +187,7 @@ export class Link {
           end = m.at; // that frame starts the next batch
           break;
         }
-        for (const fd of m.fds) fds.push(fd);
+        fds = fds === NO_FDS ? m.fds.slice() : fds.concat(m.fds);
       }
       const n = sendFds(this.fd, block.subarray(this.#head, this.#head + end - this.#sent), fds);
       if (n === -EAGAIN) {
@@ -198,8 +199,10 @@ export class Link {
         return false;
       }
       // the kernel duplicated the descriptors into the message: ours can go
-      for (let i = 0; i < k; i++) closeAll(this.#marks[i]!.fds);
-      this.#marks.splice(0, k);
+      if (k > 0) {
+        for (let i = 0; i < k; i++) closeAll(this.#marks[i]!.fds);
+        this.#marks.splice(0, k);
+      }
       this.#head += n;
       this.#sent += n;
       this.#unsent -= n;
