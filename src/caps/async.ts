@@ -142,20 +142,22 @@ export class CapsService extends EventEmitter implements AsyncIterable<CapsReque
     for (const t of this.#takers.splice(0)) t({ value: undefined, done: true });
   }
 
-  /** The next request, or undefined once the service is closed. */
-  request(): Promise<CapsRequest | undefined> {
+  /** The iteration's next step, settled straight by #deliver: no wrapper promise per request. */
+  #next(): Promise<IteratorResult<CapsRequest, undefined>> {
     const m = this.#ready.shift();
-    if (m) return Promise.resolve(new CapsRequest(m, this.#port));
-    if (this.closed) return Promise.resolve(undefined);
-    return new Promise((resolve) => this.#takers.push((it) => resolve(it.done ? undefined : it.value)));
+    if (m) return Promise.resolve({ value: new CapsRequest(m, this.#port), done: false });
+    if (this.closed) return Promise.resolve({ value: undefined, done: true });
+    return new Promise((resolve) => this.#takers.push(resolve));
+  }
+
+  /** The next request, or undefined once the service is closed. */
+  async request(): Promise<CapsRequest | undefined> {
+    return (await this.#next()).value;
   }
 
   [Symbol.asyncIterator](): AsyncIterator<CapsRequest> {
     return {
-      next: async () => {
-        const r = await this.request();
-        return r ? { value: r, done: false } : { value: undefined, done: true };
-      },
+      next: () => this.#next(),
       return: async () => {
         this.close();
         return { value: undefined, done: true };
