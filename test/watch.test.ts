@@ -1,20 +1,22 @@
-// The libuv readiness binding cs relies on. koffi.node.poll is undocumented and
-// its shipped typings are wrong: if its callback shape ever changes, this fails loudly.
-import koffi from 'koffi';
+// Readiness from libuv's own uv_poll, driven through koffi (src/sys/watch.ts), and
+// the system-call layer's errors.
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
 import * as sys from '../src/sys';
 
-test('koffi.node.poll calls back with (status, {readable, writable, disconnect})', async () => {
-  const [a, b] = sys.socketpair(sys.SOCK_STREAM);
-  const args = await new Promise<unknown[]>((resolve) => {
-    const h = koffi.node.poll(a, { readable: true }, ((...got: unknown[]) => {
-      h.close();
-      resolve(got);
-    }) as never);
-    sys.writeRaw(b, Buffer.from('x'));
-  });
-  expect(args).toEqual([0, { readable: true, writable: false, disconnect: false }]);
-  sys.close(a);
-  sys.close(b);
+const SYS = join(__dirname, '..', 'dist', 'src', 'sys');
+
+test('a readiness callback that throws is an uncaught exception of the process, not lost in the FFI', () => {
+  const script = `
+    const sys = require(${JSON.stringify(SYS)});
+    const [a, b] = sys.socketpair(sys.SOCK_STREAM | sys.SOCK_NONBLOCK);
+    process.on('uncaughtException', (e) => { console.log('uncaught: ' + e.message); process.exit(0); });
+    new sys.Watcher(b).onReadable(() => { throw new Error('boom'); });
+    sys.writeRaw(a, Buffer.from('x'));
+    setTimeout(() => { console.log('lost'); process.exit(1); }, 5000);`;
+  const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', env: process.env, timeout: 20_000 });
+  expect(r.stdout.trim()).toBe('uncaught: boom');
+  expect(r.status).toBe(0);
 });
 
 describe('Watcher', () => {

@@ -1,10 +1,120 @@
-// Readiness of a raw descriptor from libuv's own event loop, through koffi's
-// (undocumented) uv_poll binding: no threads, no busy waiting. test/watch.test.ts
-// pins the callback shape, which differs from koffi's shipped typings.
+// Readiness of a raw descriptor from libuv's own event loop: a uv_poll_t per watched
+// descriptor, made and driven through koffi with libuv's own functions (the node
+// binary exports them for addons). No threads, no busy waiting, and per event one call
+// into JavaScript with two integers: koffi's ready-made poll binding builds a new
+// {readable, writable, disconnect} object per event, about a tenth of the CPU of a
+// request/reply client. test/watch.test.ts pins the behaviour.
+import type * as Koffi from 'koffi';
 import { ffi } from './ffi';
 
-type PollHandle = { start(opts: object, cb: Function): void; stop(): void; close(): void; ref(): void; unref(): void };
 type Callback = () => void;
+
+const UV_POLL = 8; // uv_handle_type
+const UV_READABLE = 1;
+const UV_WRITABLE = 2;
+const UV_DISCONNECT = 4;
+
+type Fn = (...args: unknown[]) => number;
+interface Uv {
+  loop: unknown;
+  size: number;
+  init: Fn;
+  start: Fn;
+  stop: Fn;
+  close: Fn;
+  ref: Fn;
+  unref: Fn;
+  /** The registered poll callback, for uv_poll_start. */
+  onPoll: unknown;
+  /** The registered close callback, for uv_close. */
+  onClose: unknown;
+}
+
+/** Watchers by the address of their started-or-stopped handle; handles being closed, kept alive until libuv is done with them. */
+const byHandle = new Map<number, Watcher>();
+const closing = new Map<number, Buffer>();
+let uv: Uv | undefined;
+
+function libuv(): Uv {
+  if (uv) return uv;
+  const k: typeof Koffi = ffi();
+  const self = k.load(null);
+  // unnamed: koffi's type names are per process, and this module may be loaded more than once
+  const pollCb = k.pointer(k.proto(null, 'void', ['uintptr_t', 'int', 'int']));
+  const closeCb = k.pointer(k.proto(null, 'void', ['uintptr_t']));
+  const fn = (name: string, result: string, args: unknown[]) => self.func(name, result, args as never) as unknown as Fn;
+  // the loop of this thread (a worker thread has its own), through the Node-API env koffi runs in
+  const loop: unknown[] = [null];
+  if (fn('napi_get_uv_event_loop', 'int', ['void *', k.out(k.pointer('void *'))])(k.node.env, loop) !== 0) throw new Error('napi_get_uv_event_loop failed');
+  uv = {
+    loop: loop[0],
+    size: Number(fn('uv_handle_size', 'size_t', ['int'])(UV_POLL)),
+    init: fn('uv_poll_init', 'int', ['void *', 'void *', 'int']),
+    start: fn('uv_poll_start', 'int', ['void *', 'int', pollCb]),
+    stop: fn('uv_poll_stop', 'int', ['void *']),
+    close: fn('uv_close', 'void', ['void *', closeCb]),
+    ref: fn('uv_ref', 'void', ['void *']),
+    unref: fn('uv_unref', 'void', ['void *']),
+    // registered once per loading of this module: every watcher shares them
+    onPoll: k.register((h: number, status: number, events: number) => dispatch(Number(h), status, events), pollCb),
+    onClose: k.register((h: number) => void closing.delete(Number(h)), closeCb),
+  };
+  return uv;
+}
+
+/**
+ * Hand a poll event to its watcher. An exception must not end in koffi, which drops
+ * it: it is thrown again from the event loop, an uncaught exception as from any callback.
+ */
+function dispatch(handle: number, status: number, events: number): void {
+  try {
+    byHandle.get(handle)?.fire(status, events);
+  } catch (e) {
+    process.nextTick(() => {
+      throw e;
+    });
+  }
+}
+
+/** A uv_poll_t of libuv's default loop: its memory, which must not move or go while libuv holds it. */
+class PollHandle {
+  readonly mem: Buffer;
+  readonly address: number;
+
+  constructor(fd: number, owner: Watcher) {
+    const u = libuv();
+    this.mem = Buffer.alloc(u.size);
+    this.address = Number(ffi().address(this.mem));
+    const r = u.init(u.loop, this.mem, fd);
+    if (r !== 0) throw Object.assign(new Error(`uv_poll_init failed for fd ${fd} (${r})`), { code: 'EBADF' });
+    byHandle.set(this.address, owner);
+  }
+
+  start(events: number): void {
+    const u = libuv();
+    const r = u.start(this.mem, events, u.onPoll);
+    if (r !== 0) throw Object.assign(new Error(`uv_poll_start failed (${r})`), { code: 'EBADF' });
+  }
+
+  stop(): void {
+    libuv().stop(this.mem);
+  }
+
+  ref(): void {
+    libuv().ref(this.mem);
+  }
+
+  unref(): void {
+    libuv().unref(this.mem);
+  }
+
+  close(): void {
+    byHandle.delete(this.address);
+    closing.set(this.address, this.mem);
+    const u = libuv();
+    u.close(this.mem, u.onClose);
+  }
+}
 
 /**
  * Watches one descriptor. Interest is one-shot, like a promise per wait: each
@@ -83,13 +193,12 @@ export class Watcher {
       this.handle?.stop();
       return;
     }
-    const opts = { readable: (events & 1) !== 0, writable: (events & 2) !== 0 };
-    if (this.handle) {
-      this.handle.start(opts, this.fire);
-    } else {
-      this.handle = ffi().node.poll(this.fd, opts, this.fire as never) as unknown as PollHandle;
+    const uvEvents = ((events & 1) !== 0 ? UV_READABLE : 0) | ((events & 2) !== 0 ? UV_WRITABLE : 0);
+    if (!this.handle) {
+      this.handle = new PollHandle(this.fd, this);
       if (!this.referenced) this.handle.unref();
     }
+    this.handle.start(uvEvents);
   }
 
   private setIdle(on: boolean): void {
@@ -100,8 +209,8 @@ export class Watcher {
     }
   }
 
-  // koffi calls (status, {readable, writable, disconnect}); status < 0 is a libuv error.
-  private fire = (status: number, ev: { readable: boolean; writable: boolean; disconnect: boolean }): void => {
+  /** libuv reports `events` (UV_READABLE | UV_WRITABLE | UV_DISCONNECT); status < 0 is a libuv error. */
+  fire(status: number, events: number): void {
     if (this.idle) {
       // ready while nobody waits: stop, or the level-triggered poll would report it again and again
       this.setIdle(false); // referenced again, as a stopped handle is
@@ -109,9 +218,9 @@ export class Watcher {
       this.handle?.stop();
       return;
     }
-    const failed = status < 0 || ev.disconnect;
-    const readers = failed || ev.readable ? this.readers : [];
-    const writers = failed || ev.writable ? this.writers : [];
+    const failed = status < 0 || (events & UV_DISCONNECT) !== 0;
+    const readers = failed || (events & UV_READABLE) !== 0 ? this.readers : [];
+    const writers = failed || (events & UV_WRITABLE) !== 0 ? this.writers : [];
     if (readers.length) this.readers = [];
     if (writers.length) this.writers = [];
     // Update interest after the callbacks: most re-arm at once, and leaving the
@@ -122,5 +231,5 @@ export class Watcher {
     } finally {
       this.update();
     }
-  };
+  }
 }
