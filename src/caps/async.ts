@@ -231,7 +231,9 @@ export class CapsClient {
   #calls = new Map<number, Call>();
   /** Calls waiting for one of the CAPS_MAXINPROG slots. */
   #backlog: Call[] = [];
-  #stopDraining: (() => void) | null = null;
+  /** Subscribed to the port (#onReady, one function for the client's life: no closure per call). */
+  #subscribed = false;
+  #onReady = (): void => this.#drain();
 
   constructor(port: ClientPort) {
     this.#port = port;
@@ -329,10 +331,12 @@ export class CapsClient {
 
   /** Read from the event loop exactly while calls wait for replies. */
   #watch(): void {
-    if (this.#calls.size > 0 && !this.#stopDraining && !this.#port.closed) this.#stopDraining = this.#port.subscribe(() => this.#drain());
-    else if (this.#calls.size === 0 && this.#stopDraining) {
-      this.#stopDraining();
-      this.#stopDraining = null;
+    if (this.#calls.size > 0 && !this.#subscribed && !this.#port.closed) {
+      this.#subscribed = true;
+      this.#port.subscribe(this.#onReady);
+    } else if (this.#calls.size === 0 && this.#subscribed) {
+      this.#subscribed = false;
+      this.#port.unsubscribe(this.#onReady);
     }
   }
 

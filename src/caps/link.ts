@@ -54,9 +54,7 @@ let flushScheduled = false;
 
 function flushDirty(): void {
   flushScheduled = false;
-  const links = [...dirty];
-  dirty.clear();
-  for (const l of links) l.flush();
+  for (const l of dirty) l.flush(); // flush() takes the link out of the set
 }
 
 export class ProtocolError extends Error {}

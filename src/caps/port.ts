@@ -186,11 +186,16 @@ export abstract class Port {
    * queue without a promise per wake-up.
    */
   subscribe(fn: () => void): () => void {
-    this.#subscribers.add(fn);
-    this.hold(+1);
-    return () => {
-      if (this.#subscribers.delete(fn)) this.hold(-1);
-    };
+    if (!this.#subscribers.has(fn)) {
+      this.#subscribers.add(fn);
+      this.hold(+1);
+    }
+    return () => this.unsubscribe(fn);
+  }
+
+  /** Stop calling `fn` (as the function subscribe returned does). */
+  unsubscribe(fn: () => void): void {
+    if (this.#subscribers.delete(fn)) this.hold(-1);
   }
 
   /** Something arrived: wake the event-loop waiters if a message is now ready. */
