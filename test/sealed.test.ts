@@ -74,13 +74,19 @@ test.each([['readSealed', cs.readSealed], ['mapSealed', cs.mapSealed]] as const)
   closeSync(big);
 });
 
-test('sendSealed and recvSealed: one call each way, 64 MiB there and back, nothing left open', async () => {
-  const path = name('one-call');
+/** 64 MiB sent with sendSealed to a fresh peer that echoes it: the connection, what was sent, and the descriptors open before it. */
+async function sentToEcho(what: string): Promise<{ conn: cs.Connection; data: Buffer; before: string[] }> {
+  const path = name(what);
   await startFixture('sealed-peer.js', [path, 'echo']);
   const before = openFds();
   const conn = await cs.open(path);
   const data = payload();
   await cs.sendSealed(conn, data);
+  return { conn, data, before };
+}
+
+test('sendSealed and recvSealed: one call each way, 64 MiB there and back, nothing left open', async () => {
+  const { conn, data, before } = await sentToEcho('one-call');
   expect((await cs.recvSealed(conn)).equals(data)).toBe(true);
   conn.destroy();
   expect(openFds()).toEqual(before);
@@ -106,12 +112,7 @@ test('recvSealed refuses an unsealed memfd (EPERM) and one over its max (EMSGSIZ
 const sealedMappings = (): string[] => readFileSync('/proc/self/maps', 'utf8').split('\n').filter((l) => l.includes('memfd:cs-sealed'));
 
 test('recvSealed with map: 64 MiB from another process is mapped, not copied; writes stay private; nothing left open', async () => {
-  const path = name('map');
-  await startFixture('sealed-peer.js', [path, 'echo']);
-  const before = openFds();
-  const conn = await cs.open(path);
-  const data = payload();
-  await cs.sendSealed(conn, data);
+  const { conn, data, before } = await sentToEcho('map');
   const got = await cs.recvSealed(conn, { map: true });
   expect(got.equals(data)).toBe(true);
   expect(sealedMappings()).toHaveLength(1); // the bytes are the memfd's pages, its fd already closed

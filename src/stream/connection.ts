@@ -53,7 +53,7 @@ export class Connection extends Duplex {
   /** On a server's connection: the client's `/#` argument split at `/#`, else null. */
   readonly args: string[] | null;
   #fdClosed = false;
-  /** Aborts sendFds waits still pending when the connection is destroyed; made by the first sendFds, so a plain close builds no error. */
+  /** Aborts sendFds waits still pending when the connection is destroyed; made by the first sendFds that has to wait, so a plain close builds no error. */
   #closing: AbortController | null = null;
   /** Records travel on this stream (fdp); reads then end on message boundaries. */
   readonly #fdp: boolean;

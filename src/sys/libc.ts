@@ -357,8 +357,17 @@ export function sealableMemfd(name: string): number {
 const PROT_READ = 1;
 const PROT_WRITE = 2;
 const MAP_PRIVATE = 2;
+const MAP_ANONYMOUS = 0x20;
+const MAP_NORESERVE = 0x4000;
 const MADV_POPULATE_READ = 22;
 const MAP_FAILED = 0xffffffffffffffffn;
+
+/** A readable and writable mapping of `size` bytes of `fd` (-1: anonymous memory) from offset 0. */
+function mmap(size: number, flags: number, fd: number, path?: string): unknown {
+  const ptr = c.mmap(null, size, PROT_READ | PROT_WRITE, flags, fd, 0);
+  if (ptr === null || ffi().address(ptr) === MAP_FAILED) throw errnoError(errno(), 'mmap', path);
+  return ptr;
+}
 
 /** Unmaps a mapping once the ArrayBuffer viewing it is garbage: nothing can read it then. */
 const unmapOnCollect = new FinalizationRegistry<{ ptr: unknown; size: number }>(({ ptr, size }) => {
@@ -373,8 +382,7 @@ const unmapOnCollect = new FinalizationRegistry<{ ptr: unknown; size: number }>(
  * Buffer's memory is collected; the fd can be closed at once.
  */
 export function mapPrivate(fd: number, size: number, path?: string): Buffer {
-  const ptr = c.mmap(null, size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
-  if (ptr === null || ffi().address(ptr) === MAP_FAILED) throw errnoError(errno(), 'mmap', path);
+  const ptr = mmap(size, MAP_PRIVATE, fd, path);
   // Only an optimisation: a kernel without MADV_POPULATE_READ faults pages in as they are read.
   c.madvise(ptr, size, MADV_POPULATE_READ);
   const memory = ffi().view(ptr, size);
@@ -382,8 +390,6 @@ export function mapPrivate(fd: number, size: number, path?: string): Buffer {
   return Buffer.from(memory);
 }
 
-const MAP_ANONYMOUS = 0x20;
-const MAP_NORESERVE = 0x4000;
 const MADV_DONTNEED = 4;
 
 /**
@@ -392,8 +398,7 @@ const MADV_DONTNEED = 4;
  * bytes' pages back (they read as zeros again).
  */
 export function reserveMemory(size: number): { address: bigint; bytes: Uint8Array; discard(n: number): void } {
-  const ptr = c.mmap(null, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (ptr === null || ffi().address(ptr) === MAP_FAILED) throw errnoError(errno(), 'mmap');
+  const ptr = mmap(size, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1);
   return { address: ffi().address(ptr), bytes: new Uint8Array(ffi().view(ptr, size)), discard: (n) => void c.madvise(ptr, n, MADV_DONTNEED) };
 }
 

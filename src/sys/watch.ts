@@ -5,6 +5,7 @@
 // {readable, writable, disconnect} object per event, about a tenth of the CPU of a
 // request/reply client. test/watch.test.ts pins the behaviour.
 import type * as Koffi from 'koffi';
+import { errnoError } from './errors';
 import { ffi } from './ffi';
 
 type Callback = () => void;
@@ -76,7 +77,7 @@ function dispatch(handle: number, status: number, events: number): void {
   }
 }
 
-/** A uv_poll_t of libuv's default loop: its memory, which must not move or go while libuv holds it. */
+/** A uv_poll_t of this thread's loop: its memory, which must not move or go while libuv holds it. */
 class PollHandle {
   readonly mem: Buffer;
   readonly address: number;
@@ -86,14 +87,14 @@ class PollHandle {
     this.mem = Buffer.alloc(u.size);
     this.address = Number(ffi().address(this.mem));
     const r = u.init(u.loop, this.mem, fd);
-    if (r !== 0) throw Object.assign(new Error(`uv_poll_init failed for fd ${fd} (${r})`), { code: 'EBADF' });
+    if (r < 0) throw errnoError(-r, 'uv_poll_init', undefined, `fd ${fd}`); // libuv's errors are -errno
     byHandle.set(this.address, owner);
   }
 
   start(events: number): void {
     const u = libuv();
     const r = u.start(this.mem, events, u.onPoll);
-    if (r !== 0) throw Object.assign(new Error(`uv_poll_start failed (${r})`), { code: 'EBADF' });
+    if (r < 0) throw errnoError(-r, 'uv_poll_start');
   }
 
   stop(): void {
@@ -126,7 +127,7 @@ export class Watcher {
   private handle: PollHandle | null = null;
   private readers: Callback[] = [];
   private writers: Callback[] = [];
-  private events = 0; // 1 readable, 2 writable: what the handle is started with
+  private events = 0; // UV_READABLE | UV_WRITABLE: what the handle is started with
   /** Started for readability with nobody waiting: kept so that the next wait costs no epoll_ctl, unreferenced meanwhile. */
   private idle = false;
   private referenced = true;
@@ -176,12 +177,12 @@ export class Watcher {
 
   private update(): void {
     if (this.closed) return;
-    const events = (this.readers.length ? 1 : 0) | (this.writers.length ? 2 : 0);
+    const events = (this.readers.length ? UV_READABLE : 0) | (this.writers.length ? UV_WRITABLE : 0);
     if (events === this.events) {
       if (this.idle && events !== 0) this.setIdle(false);
       return;
     }
-    if (events === 0 && this.events === 1) {
+    if (events === 0 && this.events === UV_READABLE) {
       // nobody waits to read now, and most likely someone will again soon (a reply, the
       // next request): stay started, but do not keep the process alive
       if (!this.idle) this.setIdle(true);
@@ -193,12 +194,11 @@ export class Watcher {
       this.handle?.stop();
       return;
     }
-    const uvEvents = ((events & 1) !== 0 ? UV_READABLE : 0) | ((events & 2) !== 0 ? UV_WRITABLE : 0);
     if (!this.handle) {
       this.handle = new PollHandle(this.fd, this);
       if (!this.referenced) this.handle.unref();
     }
-    this.handle.start(uvEvents);
+    this.handle.start(events);
   }
 
   private setIdle(on: boolean): void {
